@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 
+	"github.com/counter-dev/counter/internal/watermark"
 	"github.com/counter-dev/counter/internal/window"
 )
 
@@ -10,7 +11,7 @@ import (
 // partitioned topic whose state it belongs to, then a kind byte:
 //
 //	[partition][ 'c' ][size ms:8][start ms:8, sign-flipped][video id]  -> count, uint64
-//	[partition][ 'w' ][source partition:4]                             -> watermark, int64
+//	[partition][ 'w' ][source partition:4]                             -> SourceMark, 12 bytes
 //	[partition][ 'o' ]                                                 -> next changelog offset, int64
 //
 // Counts of one window are contiguous and ordered by (size, start), so a
@@ -26,7 +27,9 @@ const (
 	countHdrLen = partLen + 1 + 8 + 8 // up to the video id
 )
 
-func appendPartition(dst []byte, p int32) []byte { return binary.BigEndian.AppendUint32(dst, uint32(p)) }
+func appendPartition(dst []byte, p int32) []byte {
+	return binary.BigEndian.AppendUint32(dst, uint32(p))
+}
 
 // flip maps int64 to uint64 so that byte order matches numeric order.
 func flip(v int64) uint64 { return uint64(v) ^ 1<<63 }
@@ -83,7 +86,9 @@ func offsetKey(p int32) []byte { return append(appendPartition(nil, p), kindOffs
 func ChangelogKey(stateKey []byte) []byte { return stateKey[partLen:] }
 
 // StateKey returns the state key of changelog key ck of partition p.
-func StateKey(p int32, ck []byte) []byte { return append(appendPartition(make([]byte, 0, partLen+len(ck)), p), ck...) }
+func StateKey(p int32, ck []byte) []byte {
+	return append(appendPartition(make([]byte, 0, partLen+len(ck)), p), ck...)
+}
 
 // PartitionOf returns the partition a state key belongs to.
 func PartitionOf(stateKey []byte) int32 { return int32(binary.BigEndian.Uint32(stateKey)) }
@@ -119,4 +124,18 @@ func prefixEnd(p []byte) []byte {
 		}
 	}
 	return nil // all 0xff: no upper bound
+}
+
+// EncodeSourceMark encodes the latest mark of a source in 12 bytes.
+func EncodeSourceMark(m watermark.Mark) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(m.Watermark))
+	return binary.BigEndian.AppendUint32(b, uint32(m.Sources))
+}
+
+// DecodeSourceMark decodes EncodeSourceMark.
+func DecodeSourceMark(b []byte) (watermark.Mark, bool) {
+	if len(b) != 12 {
+		return watermark.Mark{}, false
+	}
+	return watermark.Mark{Watermark: int64(binary.BigEndian.Uint64(b)), Sources: int32(binary.BigEndian.Uint32(b[8:]))}, true
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/counter-dev/counter/internal/watermark"
 	"github.com/counter-dev/counter/internal/window"
 )
 
@@ -137,16 +138,16 @@ func (s *Store) Windows(p int32) ([]window.Window, error) {
 }
 
 // Watermarks returns the per-source watermarks stored for partition p.
-func (s *Store) Watermarks(p int32) (map[int32]int64, error) {
+func (s *Store) Watermarks(p int32) (map[int32]watermark.Mark, error) {
 	lo := append(appendPartition(nil, p), kindWatermark)
-	out := map[int32]int64{}
+	out := map[int32]watermark.Mark{}
 	err := s.Scan(lo, prefixEnd(lo), func(k, v []byte) error {
 		src, ok1 := ParseWatermarkKey(k)
-		wm, ok2 := DecodeInt64(v)
+		m, ok2 := DecodeSourceMark(v)
 		if !ok1 || !ok2 {
 			return fmt.Errorf("corrupt watermark entry %x", k)
 		}
-		out[src] = wm
+		out[src] = m
 		return nil
 	})
 	return out, err

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/counter-dev/counter/internal/watermark"
 	"github.com/counter-dev/counter/internal/window"
 )
 
@@ -49,7 +50,7 @@ func TestStoreBatchesWindowsAndDrop(t *testing.T) {
 		}
 	}
 	b.Set(CountKey(nil, 4, w1, []byte("other")), EncodeUint64(1))
-	b.Set(WatermarkKey(3, 0), EncodeInt64(1234))
+	b.Set(WatermarkKey(3, 0), EncodeSourceMark(watermark.Mark{Watermark: 1234, Sources: 6}))
 	b.SetChangelogNext(3, 42)
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
@@ -73,7 +74,7 @@ func TestStoreBatchesWindowsAndDrop(t *testing.T) {
 	if n, _ := s.ChangelogNext(3); n != 42 {
 		t.Fatalf("changelog next = %d", n)
 	}
-	if wm, _ := s.Watermarks(3); wm[0] != 1234 {
+	if wm, _ := s.Watermarks(3); wm[0] != (watermark.Mark{Watermark: 1234, Sources: 6}) {
 		t.Fatalf("watermarks = %v", wm)
 	}
 	del := s.NewBatch()
