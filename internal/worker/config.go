@@ -1,0 +1,109 @@
+// Package worker is the stream worker: it re-keys likes from the ingestion
+// topic by video id, counts them per tumbling window in a local Pebble store
+// backed by a compacted changelog, and writes window counts to the output
+// topics, all in one Kafka transaction per commit interval (exactly once).
+//
+// One consumer group reads both the ingestion topic (the re-keying stage:
+// "sources") and the partitioned topic (the counting stage: "tasks"); a
+// worker owns some partitions of each. See DESIGN in the README for the
+// watermark protocol that closes windows.
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/counter-dev/counter/internal/window"
+)
+
+// Config configures one worker.
+type Config struct {
+	// Brokers are the Kafka seed brokers.
+	Brokers []string
+	// Group is the consumer group of all workers.
+	Group string
+	// ID names this worker: it completes the transactional id, so it must
+	// be unique in the group and stable across restarts (a restarted worker
+	// with the same ID aborts its predecessor's open transaction at once).
+	ID string
+	// InstanceID enables static group membership when not empty.
+	InstanceID string
+	// StateDir holds the worker's Pebble database.
+	StateDir string
+	// Policy is the windowing configuration.
+	Policy window.Policy
+	// CommitInterval is how long one transaction collects records.
+	CommitInterval time.Duration
+	// MaxFuture is how far ahead of the worker's clock a like's timestamp
+	// may be; likes further ahead go to the dead-letter topic (reason
+	// "future").
+	MaxFuture time.Duration
+	// DemoInterval, when positive, makes the owner of partition 0 of the
+	// partitioned topic send one demo like per interval.
+	DemoInterval time.Duration
+	// SessionTimeout bounds how long a dead worker keeps its partitions.
+	SessionTimeout time.Duration
+	// TransactionTimeout bounds how long a crashed worker's open
+	// transaction blocks read_committed readers.
+	TransactionTimeout time.Duration
+	// Logger receives the worker's logs.
+	Logger *slog.Logger
+	// Registerer receives the worker's metrics.
+	Registerer prometheus.Registerer
+}
+
+// Defaults for the optional fields.
+const (
+	DefaultGroup              = "counter-workers"
+	DefaultCommitInterval     = 100 * time.Millisecond
+	DefaultMaxFuture          = time.Minute
+	DefaultSessionTimeout     = 10 * time.Second
+	DefaultTransactionTimeout = 20 * time.Second
+)
+
+func (c *Config) fill() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("no brokers")
+	}
+	if c.ID == "" {
+		return errors.New("worker ID is empty")
+	}
+	if c.StateDir == "" {
+		return errors.New("state directory is empty")
+	}
+	if len(c.Policy.Sizes) == 0 {
+		return errors.New("no window sizes")
+	}
+	if c.Group == "" {
+		c.Group = DefaultGroup
+	}
+	if c.CommitInterval <= 0 {
+		c.CommitInterval = DefaultCommitInterval
+	}
+	if c.MaxFuture <= 0 {
+		c.MaxFuture = DefaultMaxFuture
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.TransactionTimeout <= 0 {
+		c.TransactionTimeout = DefaultTransactionTimeout
+	}
+	if c.TransactionTimeout < 10*c.CommitInterval {
+		return fmt.Errorf("transaction timeout %v must be at least 10 commit intervals (%v)", c.TransactionTimeout, c.CommitInterval)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	return nil
+}
+
+// TransactionalID returns the transactional id of worker id in group.
+func TransactionalID(group, id string) string { return group + "-" + id }

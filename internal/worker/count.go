@@ -1,0 +1,364 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/counter-dev/counter/internal/partition"
+	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/store"
+	"github.com/counter-dev/counter/internal/topics"
+	"github.com/counter-dev/counter/internal/videoid"
+	"github.com/counter-dev/counter/internal/watermark"
+	"github.com/counter-dev/counter/internal/window"
+)
+
+// count adds the likes of partitioned-topic partition p to their windows and
+// applies the watermark marks found between them, in partition order: a
+// like is late exactly when a mark before it closed its window.
+func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record) error {
+	tk := w.tasks[p]
+	if tk == nil {
+		if err := w.catchUpEvents(ctx, t); err != nil {
+			return err
+		}
+		if tk = w.tasks[p]; tk == nil {
+			w.log.Warn("records from a partition not owned; aborting the transaction", "partition", p)
+			t.doomed = true
+			return nil
+		}
+	}
+	tt := t.task(tk)
+	pol := w.cfg.Policy
+	var key []byte
+	var late []string
+	for _, r := range recs {
+		if r.Attrs.IsControl() {
+			continue
+		}
+		if mark, ok := markOf(r); ok {
+			m, err := record.ParseMark(mark)
+			if err != nil {
+				w.log.Warn("ignoring a bad watermark mark", "partition", p, "offset", r.Offset, "err", err)
+				continue
+			}
+			tt.addMark(tk, m)
+			continue
+		}
+		if err := videoid.Validate(r.Value); err != nil { // only foreign producers can cause this
+			w.deadLetter(t, r, string(videoid.ReasonOf(err)), err.Error())
+			continue
+		}
+		ts := r.Timestamp.UnixMilli()
+		late = late[:0]
+		for _, size := range pol.Sizes {
+			win := window.Of(ts, size.Millis)
+			if pol.Closed(win, tt.wm) {
+				late = append(late, size.Label)
+				w.m.Late.WithLabelValues(size.Label).Inc()
+				continue
+			}
+			key = store.CountKey(key[:0], p, win, r.Value)
+			if err := tt.increment(w.store, tk, win, key); err != nil {
+				return err
+			}
+		}
+		if len(late) > 0 {
+			w.deadLetter(t, r, record.ReasonLate, fmt.Sprintf("window(s) %s closed before this like arrived (watermark %s)",
+				strings.Join(late, ","), record.AppendTime(nil, tt.wm)),
+				kgo.RecordHeader{Key: "counter.late_windows", Value: []byte(strings.Join(late, ","))})
+		}
+		if len(late) < len(pol.Sizes) {
+			w.m.Counted.Inc()
+		}
+	}
+	return nil
+}
+
+func markOf(r *kgo.Record) ([]byte, bool) {
+	for _, h := range r.Headers {
+		if h.Key == record.MarkHeader {
+			return h.Value, true
+		}
+	}
+	return nil, false
+}
+
+func (t *txn) task(tk *task) *taskTxn {
+	tt := t.tasks[tk.partition]
+	if tt == nil {
+		tt = &taskTxn{
+			marks:   map[int32]watermark.Mark{},
+			wm:      tk.wm,
+			dirty:   map[string]uint64{},
+			windows: map[window.Window][]string{},
+		}
+		t.tasks[tk.partition] = tt
+	}
+	return tt
+}
+
+// addMark records a mark; a source's watermark never goes back.
+func (tt *taskTxn) addMark(tk *task, m record.Mark) {
+	prev, ok := tt.marks[m.Source]
+	if !ok {
+		prev, ok = tk.marks[m.Source]
+	}
+	if ok && prev.Watermark >= m.Watermark && prev.Sources >= m.Sources {
+		return
+	}
+	tt.marks[m.Source] = watermark.Mark{Watermark: max(prev.Watermark, m.Watermark), Sources: max(prev.Sources, m.Sources)}
+	merged := make(map[int32]watermark.Mark, len(tk.marks)+len(tt.marks))
+	for s, m := range tk.marks {
+		merged[s] = m
+	}
+	for s, m := range tt.marks {
+		merged[s] = m
+	}
+	tt.wm = max(tt.wm, watermark.Combine(merged))
+}
+
+// increment adds one to the count under key (of window win).
+func (tt *taskTxn) increment(st *store.Store, tk *task, win window.Window, key []byte) error {
+	c, ok := tt.dirty[string(key)]
+	if !ok {
+		var err error
+		if c, err = st.Count(key); err != nil {
+			return err
+		}
+		k := string(key)
+		tt.windows[win] = append(tt.windows[win], k)
+		tt.dirty[k] = c + 1
+		return nil
+	}
+	tt.dirty[string(key)] = c + 1
+	return nil
+}
+
+// finish produces what the transaction's state changes imply: final counts
+// of the windows that the new watermark closes, cumulative counts of the
+// keys that changed in open windows, changelog records for every change, and
+// tombstones for expired windows.
+func (w *Worker) finish(t *txn) error {
+	for p, tt := range t.tasks {
+		if err := w.finishTask(t, w.tasks[p], tt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
+	pol := w.cfg.Policy
+	all := make([]window.Window, 0, len(tk.windows)+len(tt.windows))
+	for win := range tk.windows {
+		all = append(all, win)
+	}
+	for win := range tt.windows {
+		if _, ok := tk.windows[win]; !ok {
+			all = append(all, win)
+		}
+	}
+	// Deterministic order: finals come out by window, oldest first.
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Start != all[j].Start {
+			return all[i].Start < all[j].Start
+		}
+		return all[i].Size < all[j].Size
+	})
+	expired := map[window.Window]bool{}
+	for _, win := range all {
+		closing := pol.Closed(win, tt.wm) && !pol.Closed(win, tk.wm)
+		gone := pol.Expired(win, tt.wm)
+		if !closing && !gone {
+			continue
+		}
+		err := w.eachCount(tk.partition, win, tt, func(id []byte, c uint64, key []byte) {
+			if closing {
+				w.output(t, win, id, c, true)
+			}
+			if gone {
+				w.changelog(t, tk.partition, key, nil)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if closing {
+			w.m.WindowsClosed.WithLabelValues(w.label(win)).Inc()
+		}
+		if gone {
+			expired[win] = true
+			tt.expired = append(tt.expired, win)
+		}
+	}
+	for win, keys := range tt.windows {
+		if expired[win] {
+			continue
+		}
+		open := !pol.Closed(win, tt.wm)
+		for _, k := range keys {
+			c := tt.dirty[k]
+			if open {
+				_, _, id, _ := store.ParseCountKey([]byte(k))
+				w.output(t, win, id, c, false)
+			}
+			w.changelog(t, tk.partition, []byte(k), store.EncodeUint64(c))
+		}
+	}
+	for s, m := range tt.marks {
+		w.changelog(t, tk.partition, store.WatermarkKey(tk.partition, s), store.EncodeSourceMark(m))
+	}
+	return nil
+}
+
+// eachCount calls fn for every count of window win: the stored ones with
+// this transaction's changes applied, and the new ones.
+func (w *Worker) eachCount(p int32, win window.Window, tt *taskTxn, fn func(id []byte, c uint64, key []byte)) error {
+	seen := map[string]bool{}
+	err := w.store.ScanWindow(p, win, func(id []byte, c uint64) error {
+		key := store.CountKey(nil, p, win, id)
+		if d, ok := tt.dirty[string(key)]; ok {
+			c = d
+		}
+		seen[string(key)] = true
+		fn(append([]byte(nil), id...), c, key)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range tt.windows[win] {
+		if !seen[k] {
+			_, _, id, _ := store.ParseCountKey([]byte(k))
+			fn(id, tt.dirty[k], []byte(k))
+		}
+	}
+	return nil
+}
+
+func (w *Worker) label(win window.Window) string {
+	if s, ok := w.cfg.Policy.SizeOf(win.Size); ok {
+		return s.Label
+	}
+	return window.NewSize(win.Size).Label
+}
+
+func (w *Worker) outputTopic(win window.Window) string {
+	if s, ok := w.cfg.Policy.SizeOf(win.Size); ok {
+		return topics.Output(s)
+	}
+	return topics.Output(window.NewSize(win.Size))
+}
+
+// output produces one aggregation record.
+func (w *Worker) output(t *txn, win window.Window, id []byte, c uint64, final bool) {
+	topic := w.outputTopic(win)
+	n, ok := w.layout[topic]
+	if !ok {
+		// State of a window size no longer configured: its topic is not
+		// in the layout; its finals cannot be written anywhere useful.
+		return
+	}
+	var scratch [256]byte
+	val := t.value(record.AppendAggregation(scratch[:0], w.label(win), string(id), c, win.Start, win.End(), final))
+	key := t.value(id)
+	w.sess.Produce(context.Background(), &kgo.Record{
+		Topic:     topic,
+		Partition: partition.ForKey(key, n),
+		Key:       key,
+		Value:     val,
+	}, t.promise(false))
+	if final {
+		w.m.Finals.Inc()
+	} else {
+		w.m.Updates.Inc()
+	}
+}
+
+// changelog produces one changelog record; a nil value is a tombstone.
+func (w *Worker) changelog(t *txn, p int32, stateKey, value []byte) {
+	rec := &kgo.Record{
+		Topic:     topics.Changelog,
+		Partition: p,
+		Key:       t.value(store.ChangelogKey(stateKey)),
+	}
+	if value != nil {
+		rec.Value = t.value(value)
+	}
+	w.sess.Produce(context.Background(), rec, t.promise(true))
+}
+
+// apply makes a committed transaction the committed state: the store gets
+// the changes and the changelog position in one batch per partition.
+func (w *Worker) apply(t *txn) error {
+	b := w.store.NewBatch()
+	for p, tt := range t.tasks {
+		tk := w.tasks[p]
+		for k, c := range tt.dirty {
+			if _, _, win, ok := parseWindow(k); ok && containsWindow(tt.expired, win) {
+				continue
+			}
+			if err := b.Set([]byte(k), store.EncodeUint64(c)); err != nil {
+				b.Discard()
+				return err
+			}
+		}
+		for s, m := range tt.marks {
+			b.Set(store.WatermarkKey(p, s), store.EncodeSourceMark(m))
+		}
+		for _, win := range tt.expired {
+			b.DeleteWindow(p, win)
+		}
+		if end, ok := t.changelogEnd[p]; ok {
+			b.SetChangelogNext(p, end+1)
+		}
+		if tk == nil {
+			continue // revoked after commit; the store still has its state
+		}
+		for s, m := range tt.marks {
+			tk.marks[s] = m
+		}
+		tk.wm = tt.wm
+		for win := range tt.windows {
+			tk.windows[win] = struct{}{}
+		}
+		for _, win := range tt.expired {
+			delete(tk.windows, win)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		return fmt.Errorf("writing committed state: %w", err)
+	}
+	for p, st := range t.sources {
+		src := w.sources[p]
+		if src == nil {
+			continue
+		}
+		src.pos = max(src.pos, st.pos)
+		src.maxTs = max(src.maxTs, st.maxTs)
+		src.sent = max(src.sent, st.sent)
+	}
+	if t.demoTick > 0 {
+		w.demoTick = t.demoTick
+	}
+	return nil
+}
+
+func parseWindow(k string) (int32, []byte, window.Window, bool) {
+	p, win, id, ok := store.ParseCountKey([]byte(k))
+	return p, id, win, ok
+}
+
+func containsWindow(ws []window.Window, w window.Window) bool {
+	for _, x := range ws {
+		if x == w {
+			return true
+		}
+	}
+	return false
+}

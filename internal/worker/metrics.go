@@ -1,0 +1,71 @@
+package worker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/videoid"
+)
+
+// Metrics are the Prometheus metrics of one worker.
+type Metrics struct {
+	Counted       prometheus.Counter
+	Rekeyed       prometheus.Counter
+	DeadLettered  *prometheus.CounterVec
+	Late          *prometheus.CounterVec
+	Transactions  *prometheus.CounterVec
+	CommitSeconds prometheus.Histogram
+	WindowsClosed *prometheus.CounterVec
+	Finals        prometheus.Counter
+	Updates       prometheus.Counter
+	Lag           *prometheus.GaugeVec
+	Restored      prometheus.Counter
+	Marks         prometheus.Counter
+	DemoLikes     prometheus.Counter
+	Partitions    *prometheus.GaugeVec
+}
+
+// NewMetrics registers a worker's metrics in reg. Several workers in one
+// process (counter dev) wrap reg with a distinct "worker" label each.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Counted: prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_likes_counted_total",
+			Help: "Likes counted into at least one window."}),
+		Rekeyed: prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_likes_rekeyed_total",
+			Help: "Likes read from the ingestion topic and re-keyed by video id."}),
+		DeadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "counter_worker_dead_lettered_total",
+			Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		Late: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "counter_worker_late_total",
+			Help: "Likes not counted into a window because it had closed, by window size."}, []string{"window"}),
+		Transactions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "counter_worker_transactions_total",
+			Help: "Kafka transactions ended, by result (committed, aborted)."}, []string{"result"}),
+		CommitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "counter_worker_commit_seconds",
+			Help: "Time to end a transaction (flush, offsets, EndTxn).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
+		WindowsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "counter_worker_windows_closed_total",
+			Help: "Windows closed (per partition), by window size."}, []string{"window"}),
+		Finals: prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_final_records_total",
+			Help: "final:true output records emitted."}),
+		Updates: prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_update_records_total",
+			Help: "final:false output records emitted."}),
+		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "counter_worker_consumer_lag",
+			Help: "Records between the last one processed and the partition's end, as of the last fetch."}, []string{"topic", "partition"}),
+		Restored: prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_restored_records_total",
+			Help: "Changelog records replayed into the local store."}),
+		Marks: prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_watermark_marks_total",
+			Help: "Watermark marks sent to the partitioned topic."}),
+		DemoLikes: prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_demo_likes_total",
+			Help: "Likes sent by the demo generator."}),
+		Partitions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "counter_worker_partitions",
+			Help: "Partitions owned, by topic."}, []string{"topic"}),
+	}
+	reg.MustRegister(m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
+		m.WindowsClosed, m.Finals, m.Updates, m.Lag, m.Restored, m.Marks, m.DemoLikes, m.Partitions)
+	for _, r := range videoid.Reasons {
+		m.DeadLettered.WithLabelValues(string(r))
+	}
+	m.DeadLettered.WithLabelValues(record.ReasonLate)
+	m.DeadLettered.WithLabelValues(record.ReasonFuture)
+	m.Transactions.WithLabelValues("committed")
+	m.Transactions.WithLabelValues("aborted")
+	return m
+}

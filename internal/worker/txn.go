@@ -1,0 +1,82 @@
+package worker
+
+import (
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/counter-dev/counter/internal/watermark"
+	"github.com/counter-dev/counter/internal/window"
+)
+
+// txn is the uncommitted work of one Kafka transaction. The committed state
+// (sources, tasks, the store) changes only when the transaction commits; an
+// abort drops the txn, which is the in-memory rollback.
+type txn struct {
+	began  bool
+	start  time.Time
+	doomed bool // a partition was revoked or is unknown: must abort
+
+	sources map[int32]*sourceTxn
+	tasks   map[int32]*taskTxn
+
+	demoTick int64 // demo tick sent in this transaction, 0 if none
+
+	// buf holds the values of produced records: kgo keeps a reference until
+	// the record is acknowledged, so values must not be reused; carving
+	// them out of one growing buffer saves an allocation per record.
+	buf []byte
+
+	mu           sync.Mutex // guards the fields below, set by produce promises
+	produceErr   error
+	changelogEnd map[int32]int64 // partition -> last changelog offset produced
+}
+
+func newTxn() *txn {
+	return &txn{sources: map[int32]*sourceTxn{}, tasks: map[int32]*taskTxn{}, changelogEnd: map[int32]int64{}}
+}
+
+// sourceTxn is the pending progress of one ingestion partition.
+type sourceTxn struct {
+	maxTs int64 // largest timestamp forwarded in this transaction
+	pos   int64 // next offset to read, -1 if nothing read
+	sent  int64 // watermark sent in this transaction, None if none
+}
+
+// taskTxn is the pending state of one partitioned-topic partition.
+type taskTxn struct {
+	marks   map[int32]watermark.Mark // marks received in this transaction
+	wm      int64                    // watermark with those marks
+	dirty   map[string]uint64        // count key -> new count
+	windows map[window.Window][]string
+	expired []window.Window // windows deleted at commit
+}
+
+// value copies b into the transaction's value buffer and returns the copy.
+func (t *txn) value(b []byte) []byte {
+	if cap(t.buf)-len(t.buf) < len(b) {
+		t.buf = make([]byte, 0, max(64<<10, len(b)))
+	}
+	start := len(t.buf)
+	t.buf = append(t.buf, b...)
+	return t.buf[start:len(t.buf):len(t.buf)]
+}
+
+// promise records produce failures and the last changelog offset of each
+// partition.
+func (t *txn) promise(changelog bool) func(*kgo.Record, error) {
+	return func(r *kgo.Record, err error) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if err != nil {
+			if t.produceErr == nil {
+				t.produceErr = err
+			}
+			return
+		}
+		if cur, ok := t.changelogEnd[r.Partition]; changelog && (!ok || r.Offset > cur) {
+			t.changelogEnd[r.Partition] = r.Offset
+		}
+	}
+}

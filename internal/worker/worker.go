@@ -1,0 +1,309 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/counter-dev/counter/internal/kafkalog"
+	"github.com/counter-dev/counter/internal/store"
+	"github.com/counter-dev/counter/internal/topics"
+	"github.com/counter-dev/counter/internal/watermark"
+	"github.com/counter-dev/counter/internal/window"
+)
+
+// Worker is one stream worker. Create it with New, run it with Run.
+type Worker struct {
+	cfg     Config
+	log     *slog.Logger
+	m       *Metrics
+	sess    *kgo.GroupTransactSession
+	adm     *kadm.Client
+	store   *store.Store
+	layout  topics.Layout
+	outputs []string // output topic per window size, in Policy.Sizes order
+
+	mu     sync.Mutex // guards events, appended by rebalance callbacks
+	events []rebalanceEvent
+
+	// Committed state, touched only by the Run goroutine.
+	sources  map[int32]*source
+	tasks    map[int32]*task
+	demoTick int64
+	ready    atomic.Bool // every owned task restored
+}
+
+// source is an ingestion partition this worker re-keys.
+type source struct {
+	pos   int64 // next offset to read as of the last commit, -1 unknown
+	maxTs int64 // largest timestamp forwarded and committed
+	sent  int64 // last watermark sent and committed
+}
+
+// task is a partitioned-topic partition this worker counts.
+type task struct {
+	partition int32
+	marks     map[int32]watermark.Mark
+	wm        int64
+	windows   map[window.Window]struct{} // windows with state in the store
+}
+
+type rebalanceEvent struct {
+	assigned bool
+	parts    map[string][]int32
+}
+
+// New connects to Kafka, checks the topics and opens the state store. The
+// topics must exist (see topics.Ensure).
+func New(ctx context.Context, cfg Config) (*Worker, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, fmt.Errorf("worker config: %w", err)
+	}
+	w := &Worker{
+		cfg:     cfg,
+		log:     cfg.Logger.With("worker", cfg.ID),
+		m:       NewMetrics(cfg.Registerer),
+		sources: map[int32]*source{},
+		tasks:   map[int32]*task{},
+	}
+	for _, s := range cfg.Policy.Sizes {
+		w.outputs = append(w.outputs, topics.Output(s))
+	}
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.WithLogger(kafkalog.New(w.log)))
+	if err != nil {
+		return nil, err
+	}
+	w.adm = kadm.NewClient(admCl)
+	names := append([]string{topics.Ingestion, topics.Partitioned, topics.Changelog, topics.DeadLetter}, w.outputs...)
+	if w.layout, err = topics.Describe(ctx, w.adm, names...); err != nil {
+		w.adm.Close()
+		return nil, err
+	}
+	if w.layout[topics.Changelog] != w.layout[topics.Partitioned] {
+		w.adm.Close()
+		return nil, fmt.Errorf("%s and %s must have the same number of partitions", topics.Changelog, topics.Partitioned)
+	}
+	if w.store, err = store.Open(cfg.StateDir, w.log); err != nil {
+		w.adm.Close()
+		return nil, err
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(topics.Ingestion, topics.Partitioned),
+		kgo.TransactionalID(TransactionalID(cfg.Group, cfg.ID)),
+		kgo.TransactionTimeout(cfg.TransactionTimeout),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(min(3*time.Second, cfg.SessionTimeout/3)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Control records (transaction markers) are kept so that the
+		// position after the last record read can equal the end offset.
+		kgo.KeepControlRecords(),
+		// Every record gets its partition from us: likes by key hash,
+		// changelog records and marks explicitly.
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, p map[string][]int32) { w.push(true, p) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, p map[string][]int32) { w.push(false, p) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, p map[string][]int32) { w.push(false, p) }),
+		kgo.WithLogger(kafkalog.New(w.log)),
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
+	if w.sess, err = kgo.NewGroupTransactSession(opts...); err != nil {
+		w.store.Close()
+		w.adm.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *Worker) push(assigned bool, parts map[string][]int32) {
+	if len(parts) == 0 {
+		return
+	}
+	w.mu.Lock()
+	w.events = append(w.events, rebalanceEvent{assigned, parts})
+	w.mu.Unlock()
+}
+
+// Ready reports whether the worker has joined the group and restored the
+// state of every partition it owns. Safe for concurrent use.
+func (w *Worker) Ready() bool { return w.ready.Load() }
+
+// Run processes until ctx is cancelled, then commits the open transaction,
+// leaves the group and closes the store. An error means the worker cannot go
+// on (its state is safe: restart it).
+func (w *Worker) Run(ctx context.Context) (err error) {
+	defer func() {
+		w.sess.Close()
+		w.adm.Close()
+		if cerr := w.store.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	w.log.Info("worker started", "group", w.cfg.Group, "partitions", w.layout[topics.Partitioned],
+		"sources", w.layout[topics.Ingestion], "windows", w.cfg.Policy.Sizes)
+	for ctx.Err() == nil {
+		if err := w.cycle(ctx); err != nil {
+			return err
+		}
+	}
+	w.log.Info("worker stopping")
+	return nil
+}
+
+// cycle runs one transaction: poll and process for one commit interval, send
+// watermarks and demo likes, then commit.
+func (w *Worker) cycle(ctx context.Context) error {
+	if _, err := w.applyEvents(ctx); err != nil {
+		return err
+	}
+	t := newTxn()
+	deadline := time.Now().Add(w.cfg.CommitInterval)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		pollCtx, cancel := context.WithDeadline(ctx, deadline)
+		fetches := w.sess.PollFetches(pollCtx)
+		cancel()
+		if fetches.IsClientClosed() {
+			return errors.New("kafka client closed")
+		}
+		for _, fe := range fetches.Errors() {
+			if !errors.Is(fe.Err, context.Canceled) && !errors.Is(fe.Err, context.DeadlineExceeded) {
+				w.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+			}
+		}
+		if fetches.NumRecords() == 0 {
+			continue
+		}
+		if err := w.begin(t); err != nil {
+			return err
+		}
+		if err := w.process(ctx, t, fetches); err != nil {
+			return err
+		}
+	}
+	// The end of a transaction must not be cut short by shutdown: finish
+	// it with a context of its own.
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.TransactionTimeout)
+	defer cancel()
+	if err := w.tick(endCtx, t); err != nil {
+		return err
+	}
+	if !t.began {
+		return nil
+	}
+	if err := w.finish(t); err != nil {
+		return err
+	}
+	return w.end(endCtx, t)
+}
+
+func (w *Worker) begin(t *txn) error {
+	if t.began {
+		return nil
+	}
+	if err := w.sess.Begin(); err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	t.began, t.start = true, time.Now()
+	return nil
+}
+
+// process handles the records of one poll.
+func (w *Worker) process(ctx context.Context, t *txn, fetches kgo.Fetches) error {
+	var err error
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if err != nil || len(p.Records) == 0 {
+			return
+		}
+		last := p.Records[len(p.Records)-1]
+		w.m.Lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(0, p.HighWatermark-last.Offset-1)))
+		switch p.Topic {
+		case topics.Ingestion:
+			err = w.rekey(ctx, t, p.Partition, p.Records)
+		case topics.Partitioned:
+			err = w.count(ctx, t, p.Partition, p.Records)
+		}
+	})
+	return err
+}
+
+// applyEvents applies pending rebalance events: new sources start empty, new
+// tasks restore their state first. It reports whether anything was revoked.
+func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
+	w.mu.Lock()
+	events := w.events
+	w.events = nil
+	w.mu.Unlock()
+	for _, ev := range events {
+		for topic, parts := range ev.parts {
+			for _, p := range parts {
+				switch {
+				case ev.assigned && topic == topics.Ingestion:
+					w.sources[p] = &source{pos: -1, maxTs: watermark.None, sent: watermark.None}
+				case ev.assigned && topic == topics.Partitioned:
+					w.ready.Store(false)
+					tk, err := w.restore(ctx, p)
+					if err != nil {
+						return revoked, fmt.Errorf("restoring partition %d: %w", p, err)
+					}
+					w.tasks[p] = tk
+				case topic == topics.Ingestion:
+					delete(w.sources, p)
+					revoked = true
+				case topic == topics.Partitioned:
+					delete(w.tasks, p)
+					revoked = true
+				}
+			}
+		}
+		w.log.Info("partitions changed", "assigned", ev.assigned, "partitions", ev.parts)
+	}
+	if len(events) > 0 {
+		w.ready.Store(true)
+		w.m.Partitions.WithLabelValues(topics.Ingestion).Set(float64(len(w.sources)))
+		w.m.Partitions.WithLabelValues(topics.Partitioned).Set(float64(len(w.tasks)))
+	}
+	return revoked, nil
+}
+
+// end commits (or, if doomed or a record failed, aborts) the transaction,
+// and on commit applies it to the committed state and the store.
+func (w *Worker) end(ctx context.Context, t *txn) error {
+	commit := !t.doomed
+	if commit {
+		if err := w.sess.Client().Flush(ctx); err != nil {
+			return fmt.Errorf("flushing transaction: %w", err)
+		}
+		if t.produceErr != nil {
+			w.log.Warn("a record of the transaction failed; aborting", "err", t.produceErr)
+			commit = false
+		}
+	}
+	start := time.Now()
+	committed, err := w.sess.End(ctx, kgo.TransactionEndTry(commit))
+	w.m.CommitSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		w.m.Transactions.WithLabelValues("aborted").Inc()
+		return fmt.Errorf("ending transaction: %w", err)
+	}
+	if !committed {
+		w.m.Transactions.WithLabelValues("aborted").Inc()
+		w.log.Info("transaction aborted; uncommitted state dropped", "doomed", t.doomed)
+		return nil
+	}
+	w.m.Transactions.WithLabelValues("committed").Inc()
+	return w.apply(t)
+}

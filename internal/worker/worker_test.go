@@ -1,0 +1,267 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/testkit"
+	"github.com/counter-dev/counter/internal/topics"
+	"github.com/counter-dev/counter/internal/window"
+)
+
+const testGrace = time.Second
+
+// runWorkers starts n workers; the returned stop function stops them and
+// waits. Each worker's metrics are returned for assertions.
+func runWorkers(t *testing.T, brokers []string, p window.Policy, dir string, n int) (stop func(), metrics []*prometheus.Registry) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		reg := prometheus.NewRegistry()
+		metrics = append(metrics, reg)
+		w, err := New(ctx, Config{
+			Brokers:        brokers,
+			ID:             fmt.Sprintf("w%d", i),
+			StateDir:       filepath.Join(dir, fmt.Sprintf("w%d", i)),
+			Policy:         p,
+			SessionTimeout: 2 * time.Second,
+			Logger:         testkit.Logger().With("w", i),
+			Registerer:     reg,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(ctx); err != nil {
+				t.Errorf("worker %d: %v", i, err)
+			}
+		}()
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop, metrics
+}
+
+func sum(regs []*prometheus.Registry, name string, labels ...string) float64 {
+	var total float64
+	for _, r := range regs {
+		mfs, _ := r.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				match := true
+				for i := 0; i+1 < len(labels); i += 2 {
+					found := false
+					for _, l := range m.GetLabel() {
+						if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+							found = true
+						}
+					}
+					match = match && found
+				}
+				if match {
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return total
+}
+
+// Acceptance 2: unkeyed raw-id likes from a plain producer over several
+// windows; every (video, window) gets exactly one final equal to the number
+// produced.
+func TestLiveCountsExactlyOnce(t *testing.T) {
+	brokers := testkit.StartBroker(t)
+	p := testkit.Policy(t, testGrace, "2s", "4s")
+	testkit.EnsureTopics(t, brokers, p, 4)
+	out := testkit.ReadOutputs(t, brokers, p)
+	runWorkers(t, brokers, p, t.TempDir(), 2)
+
+	prod := testkit.NewProducer(t, brokers)
+	want := map[testkit.Key]uint64{}
+	videos := []string{"v1", "v2", "v3", "93f98662-8907-4f43-bb4c-280501481046", "x.y:z_1-2"}
+	end := time.Now().Add(5 * time.Second)
+	n := 0
+	for time.Now().Before(end) {
+		var batch []*kgo.Record
+		for i := 0; i < 20; i++ {
+			v := videos[(n*7+i)%len(videos)]
+			ts := time.Now()
+			batch = append(batch, testkit.Like(v, ts))
+			testkit.Expect(want, p, v, ts)
+			n++
+		}
+		prod.Send(batch...)
+		time.Sleep(50 * time.Millisecond)
+	}
+	out.WaitFinals(t, want, 4*time.Second+testGrace+10*time.Second)
+	t.Logf("%d likes, %d finals", n, len(want))
+	if len(out.Updates()) == 0 {
+		t.Error("no final:false updates were emitted while windows were open")
+	}
+}
+
+// Acceptance 3: one event, then silence: its window's final arrives within
+// grace + 1 s of the window's end.
+func TestIdlePartitionClosesByWallClock(t *testing.T) {
+	brokers := testkit.StartBroker(t)
+	p := testkit.Policy(t, testGrace, "2s")
+	testkit.EnsureTopics(t, brokers, p, 3)
+	out := testkit.ReadOutputs(t, brokers, p)
+	runWorkers(t, brokers, p, t.TempDir(), 1)
+	// Let the worker join and mark its sources idle first.
+	time.Sleep(3 * time.Second)
+
+	ts := time.Now()
+	testkit.NewProducer(t, brokers).Send(testkit.Like("lonely", ts))
+	want := map[testkit.Key]uint64{}
+	testkit.Expect(want, p, "lonely", ts)
+	winEnd := time.UnixMilli(window.Of(ts.UnixMilli(), 2000).End())
+	out.WaitFinals(t, want, time.Until(winEnd)+testGrace+5*time.Second)
+	for k := range want {
+		delay := out.FinalSeen(k).Sub(winEnd)
+		t.Logf("final arrived %v after the window's end (grace %v)", delay, testGrace)
+		if delay > testGrace+time.Second {
+			t.Fatalf("final arrived %v after the window's end, more than grace + 1s", delay)
+		}
+	}
+}
+
+// Acceptance 4: a backlog produced while no worker runs, with timestamps
+// spread over 3 windows that have all ended: exact finals, nothing late.
+func TestBacklogUsesEventTime(t *testing.T) {
+	brokers := testkit.StartBroker(t)
+	p := testkit.Policy(t, testGrace, "2s")
+	testkit.EnsureTopics(t, brokers, p, 4)
+	prod := testkit.NewProducer(t, brokers)
+	want := map[testkit.Key]uint64{}
+	base := window.Of(time.Now().Add(-10*time.Second).UnixMilli(), 2000).Start
+	var recs []*kgo.Record
+	for i := 0; i < 300; i++ {
+		ts := time.UnixMilli(base + int64(i*20)) // 6 s: three 2 s windows
+		v := fmt.Sprintf("video-%d", i%7)
+		// Round-robin partitions so that every partition holds all three
+		// windows: a worker reading one partition ahead of another must
+		// not make the other's records late.
+		r := testkit.Like(v, ts)
+		r.Partition = int32(i % 4)
+		recs = append(recs, r)
+		testkit.Expect(want, p, v, ts)
+	}
+	prod.Send(recs...)
+
+	out := testkit.ReadOutputs(t, brokers, p)
+	_, regs := runWorkers(t, brokers, p, t.TempDir(), 2)
+	out.WaitFinals(t, want, 20*time.Second)
+	if late := sum(regs, "counter_worker_late_total"); late != 0 {
+		t.Fatalf("%v likes counted late in a backlog", late)
+	}
+}
+
+// Acceptance 6: poison records go to the dead-letter topic with a reason;
+// the valid records around them are counted.
+func TestPoisonRecordsGoToDeadLetter(t *testing.T) {
+	brokers := testkit.StartBroker(t)
+	p := testkit.Policy(t, testGrace, "2s")
+	testkit.EnsureTopics(t, brokers, p, 2)
+	out := testkit.ReadOutputs(t, brokers, p)
+	_, regs := runWorkers(t, brokers, p, t.TempDir(), 1)
+	prod := testkit.NewProducer(t, brokers)
+	want := map[testkit.Key]uint64{}
+	poison := map[string]string{
+		"":                          "empty",
+		"\xff\xfe":                  "invalid_utf8",
+		string(make([]byte, 200)):   "too_long", // NUL bytes are valid UTF-8
+		strings.Repeat("\xff", 300): "invalid_utf8",
+		fmt.Sprintf("%0200d", 7):    "too_long",
+		"bad id/with spaces":        "bad_chars",
+		"<script>":                  "bad_chars",
+	}
+	ts := time.Now()
+	var recs []*kgo.Record
+	for bad := range poison {
+		recs = append(recs, testkit.Like("good-1", ts), &kgo.Record{Topic: topics.Ingestion, Value: []byte(bad), Timestamp: ts}, testkit.Like("good-2", ts))
+		testkit.Expect(want, p, "good-1", ts)
+		testkit.Expect(want, p, "good-2", ts)
+	}
+	// A producer clock far ahead: dead-lettered as "future".
+	recs = append(recs, testkit.Like("future-video", ts.Add(time.Hour)))
+	for _, r := range recs {
+		r.Partition = 0
+	}
+	prod.Send(recs...)
+	out.WaitFinals(t, want, 15*time.Second)
+
+	dl := testkit.ReadAll(t, brokers, topics.DeadLetter)
+	got := map[string]string{}
+	for _, r := range dl {
+		for _, h := range r.Headers {
+			if h.Key == record.ReasonHeader {
+				got[string(r.Value)] = string(h.Value)
+			}
+		}
+	}
+	for bad, reason := range poison {
+		if got[bad] != reason {
+			t.Errorf("poison %q: dead-letter reason %q, want %q", bad, got[bad], reason)
+		}
+	}
+	if got["future-video"] != "future" {
+		t.Errorf("future record: reason %q", got["future-video"])
+	}
+	if n := sum(regs, "counter_worker_dead_lettered_total"); n != float64(len(poison)+1) {
+		t.Errorf("dead-letter metric = %v, want %d", n, len(poison)+1)
+	}
+}
+
+// A like that arrives after its window closed is not counted into it: it is
+// dead-lettered as late, and the window's final does not change.
+func TestLateRecordsAreDeadLettered(t *testing.T) {
+	brokers := testkit.StartBroker(t)
+	p := testkit.Policy(t, testGrace, "2s")
+	testkit.EnsureTopics(t, brokers, p, 1)
+	out := testkit.ReadOutputs(t, brokers, p)
+	_, regs := runWorkers(t, brokers, p, t.TempDir(), 1)
+	prod := testkit.NewProducer(t, brokers)
+	ts := time.Now()
+	prod.Send(testkit.Like("v", ts))
+	want := map[testkit.Key]uint64{}
+	testkit.Expect(want, p, "v", ts)
+	out.WaitFinals(t, want, 10*time.Second)
+	prod.Send(testkit.Like("v", ts)) // same window, now closed
+	deadline := time.Now().Add(10 * time.Second)
+	for sum(regs, "counter_worker_late_total") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("late like not counted as late")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for found := false; !found; {
+		for _, r := range testkit.ReadAll(t, brokers, topics.DeadLetter) {
+			for _, h := range r.Headers {
+				found = found || h.Key == record.ReasonHeader && string(h.Value) == record.ReasonLate
+			}
+		}
+		if !found && time.Now().After(deadline) {
+			t.Fatal("late like not in the dead-letter topic")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	testkit.CheckFinals(t, want, out.Finals())
+}
