@@ -175,6 +175,15 @@ func (p Policy) Step() int64 {
 // Producers of watermarks use it to send one only when it can matter.
 func (p Policy) Epoch(wm int64) int64 { return Of(wm-p.Grace, p.Step()).Start / p.Step() }
 
+// Labels returns the labels of the sizes, e.g. ["1min" "5min" "10min"].
+func (p Policy) Labels() []string {
+	out := make([]string, len(p.Sizes))
+	for i, s := range p.Sizes {
+		out[i] = s.Label
+	}
+	return out
+}
+
 // SizeOf returns the configured Size of ms, and whether there is one.
 func (p Policy) SizeOf(ms int64) (Size, bool) {
 	for _, s := range p.Sizes {

@@ -52,7 +52,10 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// Logger receives the worker's logs.
 	Logger *slog.Logger
-	// Registerer receives the worker's metrics.
+	// Metrics, when set, are used instead of new ones registered in
+	// Registerer (a worker restarted in the same process reuses them).
+	Metrics *Metrics
+	// Registerer receives the worker's metrics when Metrics is nil.
 	Registerer prometheus.Registerer
 }
 
@@ -99,8 +102,11 @@ func (c *Config) fill() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.Registerer == nil {
-		c.Registerer = prometheus.NewRegistry()
+	if c.Metrics == nil {
+		if c.Registerer == nil {
+			c.Registerer = prometheus.NewRegistry()
+		}
+		c.Metrics = NewMetrics(c.Registerer)
 	}
 	return nil
 }

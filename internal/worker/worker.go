@@ -70,7 +70,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	w := &Worker{
 		cfg:     cfg,
 		log:     cfg.Logger.With("worker", cfg.ID),
-		m:       NewMetrics(cfg.Registerer),
+		m:       cfg.Metrics,
 		sources: map[int32]*source{},
 		tasks:   map[int32]*task{},
 	}
@@ -154,7 +154,7 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 		}
 	}()
 	w.log.Info("worker started", "group", w.cfg.Group, "partitions", w.layout[topics.Partitioned],
-		"sources", w.layout[topics.Ingestion], "windows", w.cfg.Policy.Sizes)
+		"sources", w.layout[topics.Ingestion], "windows", w.cfg.Policy.Labels())
 	for ctx.Err() == nil {
 		if err := w.cycle(ctx); err != nil {
 			return err

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/counter-dev/counter/internal/broker"
+	"github.com/counter-dev/counter/internal/cli"
+)
+
+const brokerSummary = "run only the embedded Kafka-compatible broker, for multi-process setups"
+
+func runBroker(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := cli.NewFlagSet("broker", brokerSummary+".\nIt listens on 127.0.0.1 only; use a real Kafka cluster across machines.")
+	var port int
+	var dataDir string
+	var lf logFlags
+	fs.IntVar(&port, "port", 9094, "port to listen on (127.0.0.1)")
+	fs.StringVar(&dataDir, "data-dir", "./data/broker", "directory that persists the broker's topics, offsets and groups; empty keeps them in memory")
+	lf.register(fs)
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if port < 0 || port > 65535 {
+		return usageError{errPort(port)}
+	}
+	b, err := broker.Start(broker.Config{Port: port, DataDir: dataDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	log.Info("broker ready", "addrs", b.Addrs(), "data_dir", dataDir)
+	<-ctx.Done()
+	log.Info("broker stopping")
+	b.Close()
+	return nil
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/counter-dev/counter/internal/broker"
+	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/worker"
+)
+
+const devSummary = "run the whole system in one process: broker, workers, HTTP API, demo likes"
+
+func runDev(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := cli.NewFlagSet("dev", devSummary+`.
+Data (broker log, worker state) persists under --data-dir: a restart goes on where it stopped.`)
+	var (
+		kafkaPort, workers int
+		dataDir            string
+		demo               time.Duration
+		af                 apiFlags
+		pf                 pipelineFlags
+		lf                 logFlags
+	)
+	fs.IntVar(&kafkaPort, "kafka-port", 9094, "port of the embedded Kafka-compatible broker (127.0.0.1)")
+	fs.StringVar(&dataDir, "data-dir", "./data", "directory for the broker's log and the workers' state")
+	fs.IntVar(&workers, "workers", 2, "stream workers, in one consumer group")
+	fs.DurationVar(&demo, "demo-interval", 20*time.Second, "send one like for a demo video this often (0 disables)")
+	af.register(fs)
+	pf.register(fs)
+	lf.register(fs)
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if kafkaPort < 0 || kafkaPort > 65535 {
+		return usageError{errPort(kafkaPort)}
+	}
+	if workers < 1 || workers > 64 {
+		return usageError{fmt.Errorf("--workers %d: want 1 to 64", workers)}
+	}
+	pol, err := pf.policy()
+	if err != nil {
+		return err
+	}
+	spec, err := pf.spec()
+	if err != nil {
+		return err
+	}
+	if err := af.check(); err != nil {
+		return err
+	}
+
+	b, err := broker.Start(broker.Config{Port: kafkaPort, DataDir: filepath.Join(dataDir, "broker"), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	brokers := b.Addrs()
+	log.Info("embedded broker ready", "addrs", brokers, "data_dir", dataDir)
+	if _, err := ensureTopics(ctx, brokers, pol, spec, log); err != nil {
+		return err
+	}
+
+	reg := newRegistry()
+	runCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		id := "dev-" + strconv.Itoa(i)
+		cfg := worker.Config{
+			Brokers: brokers, ID: id, StateDir: filepath.Join(dataDir, "worker-"+id), Policy: pol,
+			CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, DemoInterval: demo, Logger: log,
+			Metrics: worker.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg)),
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			supervise(runCtx, cfg, log)
+		}()
+	}
+
+	srv, closeAPI, err := af.start(ctx, brokers, pol, reg, log)
+	if err != nil {
+		stopWorkers()
+		wg.Wait()
+		return err
+	}
+	ln, err := net.Listen("tcp", af.httpAddr)
+	if err != nil {
+		closeAPI()
+		stopWorkers()
+		wg.Wait()
+		return fmt.Errorf("HTTP API: %w", err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("counter is running", "http", ln.Addr().String(), "kafka", brokers[0], "workers", workers, "windows", pf.windows)
+
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("HTTP server on %s: %w", af.httpAddr, err)
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv.Shutdown(shutCtx)
+	closeAPI()
+	stopWorkers() // each commits its open transaction and closes its store
+	wg.Wait()
+	log.Info("stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// supervise runs a worker until ctx ends, restarting it after a failure
+// (its state is safe in the store and the changelog).
+func supervise(ctx context.Context, cfg worker.Config, log *slog.Logger) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		w, err := worker.New(ctx, cfg)
+		if err == nil {
+			err = w.Run(ctx)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("worker failed; restarting", "worker", cfg.ID, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}

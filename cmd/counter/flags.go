@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/kafkalog"
+	"github.com/counter-dev/counter/internal/topics"
+	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/worker"
+)
+
+// parse parses flags; errors other than -h become usage errors.
+func parse(fs *cli.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
+}
+
+// logFlags configure logging.
+type logFlags struct {
+	level, format string
+}
+
+func (l *logFlags) register(fs *cli.FlagSet) {
+	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
+}
+
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", l.format)}
+}
+
+// pipelineFlags configure the windows and the topics; every role takes them
+// so that whichever starts first creates the topics right.
+type pipelineFlags struct {
+	windows        []string
+	grace          time.Duration
+	retention      time.Duration
+	partitions     int
+	replication    int
+	commitInterval time.Duration
+	maxFuture      time.Duration
+}
+
+func (p *pipelineFlags) register(fs *cli.FlagSet) {
+	fs.ListVar(&p.windows, "windows", []string{"1m", "5m", "10m"}, "tumbling window sizes, comma-separated (Go durations: 1m, 2s, 1500ms)")
+	fs.DurationVar(&p.grace, "grace", 5*time.Second, "how long after its end a window still accepts likes")
+	fs.DurationVar(&p.retention, "retention", 0, "how long the state of a closed window is kept (0: twice the largest window)")
+	fs.IntVar(&p.partitions, "partitions", 6, "partitions of topics created at start-up")
+	fs.IntVar(&p.replication, "replication-factor", 1, "replication factor of topics created at start-up")
+	fs.DurationVar(&p.commitInterval, "commit-interval", worker.DefaultCommitInterval, "how long one transaction collects likes: bounds output latency")
+	fs.DurationVar(&p.maxFuture, "max-future", worker.DefaultMaxFuture, "likes stamped further ahead of the worker clock go to the dead-letter topic (reason future)")
+}
+
+func (p *pipelineFlags) policy() (window.Policy, error) {
+	sizes, err := window.ParseSizes(p.windows)
+	if err != nil {
+		return window.Policy{}, usageError{fmt.Errorf("--windows: %w", err)}
+	}
+	if p.retention < 0 || p.grace < 0 || p.commitInterval <= 0 || p.maxFuture <= 0 {
+		return window.Policy{}, usageError{errors.New("--grace and --retention must not be negative; --commit-interval and --max-future must be positive")}
+	}
+	pol, err := window.NewPolicy(sizes, p.grace, p.retention)
+	if err != nil {
+		return window.Policy{}, usageError{err}
+	}
+	return pol, nil
+}
+
+func (p *pipelineFlags) spec() (topics.Spec, error) {
+	if p.partitions < 1 || p.partitions > 10000 {
+		return topics.Spec{}, usageError{fmt.Errorf("--partitions %d: want 1 to 10000", p.partitions)}
+	}
+	if p.replication < 1 || p.replication > 32767 {
+		return topics.Spec{}, usageError{fmt.Errorf("--replication-factor %d: want at least 1", p.replication)}
+	}
+	return topics.Spec{Partitions: int32(p.partitions), Replication: int16(p.replication)}, nil
+}
+
+// brokerList parses --brokers.
+func brokerList(s string) ([]string, error) {
+	list := cli.SplitList(s)
+	if len(list) == 0 {
+		return nil, usageError{errors.New("--brokers is empty")}
+	}
+	for _, b := range list {
+		if !strings.Contains(b, ":") {
+			return nil, usageError{fmt.Errorf("--brokers: %q is not host:port", b)}
+		}
+	}
+	return list, nil
+}
+
+// ensureTopics creates the pipeline's topics, retrying while the cluster is
+// not reachable yet (processes may start in any order) until ctx ends or a
+// minute passes.
+func ensureTopics(ctx context.Context, brokers []string, pol window.Policy, spec topics.Spec, log *slog.Logger) (topics.Layout, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.WithLogger(kafkalog.New(log)))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		reqCtx, reqCancel := context.WithTimeout(ctx, 10*time.Second)
+		layout, err := topics.Ensure(reqCtx, adm, pol.Sizes, spec)
+		reqCancel()
+		if err == nil {
+			return layout, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("kafka at %s: %w", strings.Join(brokers, ","), err)
+		}
+		if attempt%5 == 0 {
+			log.Warn("cannot create topics yet; retrying", "brokers", brokers, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}

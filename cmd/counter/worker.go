@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/worker"
+)
+
+const workerSummary = "run one stream worker against a Kafka cluster"
+
+func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := cli.NewFlagSet("worker", workerSummary+`.
+Workers in the same --group share the partitions; each needs its own --id and --state-dir.`)
+	host, _ := os.Hostname()
+	var (
+		brokers, id, stateDir, group, instanceID, metricsAddr string
+		demo, session                                         time.Duration
+		pf                                                    pipelineFlags
+		lf                                                    logFlags
+	)
+	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
+	fs.StringVar(&id, "id", host, "worker id: unique in the group and stable across restarts (names the transactional id)")
+	fs.StringVar(&stateDir, "state-dir", "", "directory of the local state store (default ./data/worker-<id>)")
+	fs.StringVar(&group, "group", worker.DefaultGroup, "consumer group of the workers")
+	fs.StringVar(&instanceID, "instance-id", "", "static group membership id (KIP-345); empty for dynamic membership")
+	fs.DurationVar(&session, "session-timeout", worker.DefaultSessionTimeout, "how long a dead worker keeps its partitions")
+	fs.DurationVar(&demo, "demo-interval", 0, "send a demo like this often from the owner of partition 0 (0 disables)")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (empty disables)")
+	pf.register(fs)
+	lf.register(fs)
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	list, err := brokerList(brokers)
+	if err != nil {
+		return err
+	}
+	pol, err := pf.policy()
+	if err != nil {
+		return err
+	}
+	spec, err := pf.spec()
+	if err != nil {
+		return err
+	}
+	if id == "" {
+		return usageError{errors.New("--id is empty")}
+	}
+	if stateDir == "" {
+		stateDir = filepath.Join("data", "worker-"+id)
+	}
+	if _, err := ensureTopics(ctx, list, pol, spec, log); err != nil {
+		return err
+	}
+	reg := newRegistry()
+	cfg := worker.Config{
+		Brokers: list, Group: group, ID: id, InstanceID: instanceID, StateDir: stateDir, Policy: pol,
+		CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, DemoInterval: demo,
+		SessionTimeout: session, Logger: log, Registerer: reg,
+	}
+	w, err := worker.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if metricsAddr != "" {
+		srv := &http.Server{Addr: metricsAddr, Handler: opsHandler(reg, w.Ready), ReadHeaderTimeout: 5 * time.Second}
+		go serveOps(srv, log)
+		defer srv.Close()
+	}
+	return w.Run(ctx)
+}
+
+// newRegistry returns a metrics registry with the Go and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// opsHandler serves /metrics, /healthz (liveness) and /readyz (state
+// restored).
+func opsHandler(reg *prometheus.Registry, ready func() bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"status":"restoring or not yet assigned"}`)
+			return
+		}
+		fmt.Fprint(w, `{"status":"ready"}`)
+	})
+	return mux
+}
+
+func serveOps(srv *http.Server, log *slog.Logger) {
+	log.Info("serving metrics and health", "addr", srv.Addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("metrics server failed", "addr", srv.Addr, "err", err)
+	}
+}
+
+func errPort(p int) error { return fmt.Errorf("port %d out of range 0-65535", p) }
