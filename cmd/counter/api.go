@@ -48,7 +48,7 @@ func (a *apiFlags) check() error {
 
 // start builds the API server; the returned function releases its Kafka
 // producer after the server has shut down.
-func (a *apiFlags) start(_ context.Context, brokers []string, _ window.Policy, reg *prometheus.Registry, log *slog.Logger) (*http.Server, func(), error) {
+func (a *apiFlags) start(_ context.Context, brokers []string, _ []window.Size, reg *prometheus.Registry, log *slog.Logger) (*http.Server, func(), error) {
 	sink, err := ingest.NewKafkaSink(ingest.SinkConfig{Brokers: brokers, Topic: topics.Ingestion, Timeout: a.produceTimeout, Logger: log})
 	if err != nil {
 		return nil, nil, err
@@ -62,7 +62,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	var (
 		brokers string
 		af      apiFlags
-		pf      pipelineFlags
+		pf      topicFlags
 		lf      logFlags
 	)
 	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
@@ -80,7 +80,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pol, err := pf.policy()
+	sizes, err := pf.sizes()
 	if err != nil {
 		return err
 	}
@@ -91,10 +91,10 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := af.check(); err != nil {
 		return err
 	}
-	if _, err := ensureTopics(ctx, list, pol, spec, log); err != nil {
+	if _, err := ensureTopics(ctx, list, sizes, spec, log); err != nil {
 		return err
 	}
-	srv, closeAPI, err := af.start(ctx, list, pol, newRegistry(), log)
+	srv, closeAPI, err := af.start(ctx, list, sizes, newRegistry(), log)
 	if err != nil {
 		return err
 	}

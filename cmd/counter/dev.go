@@ -30,7 +30,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		dataDir            string
 		demo               time.Duration
 		af                 apiFlags
-		pf                 pipelineFlags
+		pf                 countFlags
 		lf                 logFlags
 	)
 	fs.IntVar(&kafkaPort, "kafka-port", 9094, "port of the embedded Kafka-compatible broker (127.0.0.1)")
@@ -72,7 +72,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	defer b.Close()
 	brokers := b.Addrs()
 	log.Info("embedded broker ready", "addrs", brokers, "data_dir", dataDir)
-	if _, err := ensureTopics(ctx, brokers, pol, spec, log); err != nil {
+	if _, err := ensureTopics(ctx, brokers, pol.Sizes, spec, log); err != nil {
 		return err
 	}
 
@@ -93,7 +93,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		}()
 	}
 
-	srv, closeAPI, err := af.start(ctx, brokers, pol, reg, log)
+	srv, closeAPI, err := af.start(ctx, brokers, pol.Sizes, reg, log)
 	if err != nil {
 		stopWorkers()
 		wg.Wait()

@@ -57,32 +57,59 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", l.format)}
 }
 
-// pipelineFlags configure the windows and the topics; every role takes them
-// so that whichever starts first creates the topics right.
-type pipelineFlags struct {
-	windows        []string
+// topicFlags configure the window sizes and the topics; every role takes
+// them so that whichever starts first creates the topics right.
+type topicFlags struct {
+	windows     []string
+	partitions  int
+	replication int
+}
+
+func (p *topicFlags) register(fs *cli.FlagSet) {
+	fs.ListVar(&p.windows, "windows", []string{"1m", "5m", "10m"}, "tumbling window sizes, comma-separated (Go durations: 1m, 2s, 1500ms)")
+	fs.IntVar(&p.partitions, "partitions", 6, "partitions of topics created at start-up")
+	fs.IntVar(&p.replication, "replication-factor", 1, "replication factor of topics created at start-up")
+}
+
+func (p *topicFlags) sizes() ([]window.Size, error) {
+	sizes, err := window.ParseSizes(p.windows)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--windows: %w", err)}
+	}
+	return sizes, nil
+}
+
+func (p *topicFlags) spec() (topics.Spec, error) {
+	if p.partitions < 1 || p.partitions > 10000 {
+		return topics.Spec{}, usageError{fmt.Errorf("--partitions %d: want 1 to 10000", p.partitions)}
+	}
+	if p.replication < 1 || p.replication > 32767 {
+		return topics.Spec{}, usageError{fmt.Errorf("--replication-factor %d: want at least 1", p.replication)}
+	}
+	return topics.Spec{Partitions: int32(p.partitions), Replication: int16(p.replication)}, nil
+}
+
+// countFlags configure how workers count.
+type countFlags struct {
+	topicFlags
 	grace          time.Duration
 	retention      time.Duration
-	partitions     int
-	replication    int
 	commitInterval time.Duration
 	maxFuture      time.Duration
 }
 
-func (p *pipelineFlags) register(fs *cli.FlagSet) {
-	fs.ListVar(&p.windows, "windows", []string{"1m", "5m", "10m"}, "tumbling window sizes, comma-separated (Go durations: 1m, 2s, 1500ms)")
+func (p *countFlags) register(fs *cli.FlagSet) {
+	p.topicFlags.register(fs)
 	fs.DurationVar(&p.grace, "grace", 5*time.Second, "how long after its end a window still accepts likes")
 	fs.DurationVar(&p.retention, "retention", 0, "how long the state of a closed window is kept (0: twice the largest window)")
-	fs.IntVar(&p.partitions, "partitions", 6, "partitions of topics created at start-up")
-	fs.IntVar(&p.replication, "replication-factor", 1, "replication factor of topics created at start-up")
 	fs.DurationVar(&p.commitInterval, "commit-interval", worker.DefaultCommitInterval, "how long one transaction collects likes: bounds output latency")
 	fs.DurationVar(&p.maxFuture, "max-future", worker.DefaultMaxFuture, "likes stamped further ahead of the worker clock go to the dead-letter topic (reason future)")
 }
 
-func (p *pipelineFlags) policy() (window.Policy, error) {
-	sizes, err := window.ParseSizes(p.windows)
+func (p *countFlags) policy() (window.Policy, error) {
+	sizes, err := p.sizes()
 	if err != nil {
-		return window.Policy{}, usageError{fmt.Errorf("--windows: %w", err)}
+		return window.Policy{}, err
 	}
 	if p.retention < 0 || p.grace < 0 || p.commitInterval <= 0 || p.maxFuture <= 0 {
 		return window.Policy{}, usageError{errors.New("--grace and --retention must not be negative; --commit-interval and --max-future must be positive")}
@@ -92,16 +119,6 @@ func (p *pipelineFlags) policy() (window.Policy, error) {
 		return window.Policy{}, usageError{err}
 	}
 	return pol, nil
-}
-
-func (p *pipelineFlags) spec() (topics.Spec, error) {
-	if p.partitions < 1 || p.partitions > 10000 {
-		return topics.Spec{}, usageError{fmt.Errorf("--partitions %d: want 1 to 10000", p.partitions)}
-	}
-	if p.replication < 1 || p.replication > 32767 {
-		return topics.Spec{}, usageError{fmt.Errorf("--replication-factor %d: want at least 1", p.replication)}
-	}
-	return topics.Spec{Partitions: int32(p.partitions), Replication: int16(p.replication)}, nil
 }
 
 // brokerList parses --brokers.
@@ -121,7 +138,7 @@ func brokerList(s string) ([]string, error) {
 // ensureTopics creates the pipeline's topics, retrying while the cluster is
 // not reachable yet (processes may start in any order) until ctx ends or a
 // minute passes.
-func ensureTopics(ctx context.Context, brokers []string, pol window.Policy, spec topics.Spec, log *slog.Logger) (topics.Layout, error) {
+func ensureTopics(ctx context.Context, brokers []string, sizes []window.Size, spec topics.Spec, log *slog.Logger) (topics.Layout, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.WithLogger(kafkalog.New(log)))
 	if err != nil {
 		return nil, err
@@ -132,7 +149,7 @@ func ensureTopics(ctx context.Context, brokers []string, pol window.Policy, spec
 	defer cancel()
 	for attempt := 0; ; attempt++ {
 		reqCtx, reqCancel := context.WithTimeout(ctx, 10*time.Second)
-		layout, err := topics.Ensure(reqCtx, adm, pol.Sizes, spec)
+		layout, err := topics.Ensure(reqCtx, adm, sizes, spec)
 		reqCancel()
 		if err == nil {
 			return layout, nil

@@ -28,7 +28,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	var (
 		brokers, id, stateDir, group, instanceID, metricsAddr string
 		demo, session                                         time.Duration
-		pf                                                    pipelineFlags
+		pf                                                    countFlags
 		lf                                                    logFlags
 	)
 	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
@@ -66,7 +66,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if stateDir == "" {
 		stateDir = filepath.Join("data", "worker-"+id)
 	}
-	if _, err := ensureTopics(ctx, list, pol, spec, log); err != nil {
+	if _, err := ensureTopics(ctx, list, pol.Sizes, spec, log); err != nil {
 		return err
 	}
 	reg := newRegistry()

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/testkit"
 	"github.com/counter-dev/counter/internal/topics"
 	"github.com/counter-dev/counter/internal/window"
@@ -264,4 +265,63 @@ func TestLateRecordsAreDeadLettered(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	testkit.CheckFinals(t, want, out.Finals())
+}
+
+// State of closed windows is deleted after the retention: every count key
+// written to the changelog is eventually followed by its tombstone.
+func TestRetentionDeletesClosedWindows(t *testing.T) {
+	brokers := testkit.StartBroker(t)
+	sizes, _ := window.ParseSizes([]string{"2s"})
+	p, err := window.NewPolicy(sizes, 500*time.Millisecond, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.EnsureTopics(t, brokers, p, 2)
+	out := testkit.ReadOutputs(t, brokers, p)
+	dir := t.TempDir()
+	stop, _ := runWorkers(t, brokers, p, dir, 1)
+	prod := testkit.NewProducer(t, brokers)
+	want := map[testkit.Key]uint64{}
+	ts := time.Now()
+	for _, v := range []string{"a", "b", "c"} {
+		prod.Send(testkit.Like(v, ts))
+		testkit.Expect(want, p, v, ts)
+	}
+	out.WaitFinals(t, want, 10*time.Second)
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		live := map[string]bool{} // count keys whose latest changelog record is not a tombstone
+		for _, r := range testkit.ReadAll(t, brokers, topics.Changelog) {
+			if len(r.Key) == 0 || r.Key[0] != 'c' {
+				continue
+			}
+			live[string(r.Key)] = r.Value != nil
+		}
+		n := 0
+		for _, alive := range live {
+			if alive {
+				n++
+			}
+		}
+		if len(live) == 3 && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after retention, %d of %d count keys are still live in the changelog", n, len(live))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The local store dropped them too.
+	stop()
+	st, err := store.Open(filepath.Join(dir, "w0"), testkit.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for q := int32(0); q < 2; q++ {
+		if wins, err := st.Windows(q); err != nil || len(wins) != 0 {
+			t.Fatalf("partition %d still holds windows %v (%v)", q, wins, err)
+		}
+	}
 }

@@ -1,0 +1,42 @@
+# counter — see README.md. `make run` starts the whole system, `make test`
+# runs every test (installing what the tests need first).
+
+GO      ?= go
+BIN     := bin/counter
+FUZZTIME ?= 5s
+
+.PHONY: run build test check unit node-deps fuzz bench clean
+
+run: build
+	./$(BIN) dev
+
+build:
+	$(GO) build -o $(BIN) ./cmd/counter
+
+# Everything CI runs: static checks, all Go tests with the race detector
+# (unit, integration against the embedded broker, process-level), the
+# Socket.IO tests against the real npm client, and a short fuzzing pass.
+test: check node-deps unit fuzz
+
+check:
+	@unformatted=$$(gofmt -l cmd internal); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The Socket.IO compatibility tests drive the npm socket.io-client from Node.
+node-deps:
+	@command -v node >/dev/null || { echo "installing nodejs"; apt-get update && apt-get install -y nodejs npm; }
+	cd test/socketio && npm ci --no-audit --no-fund --loglevel=error
+
+# Runs every fuzz target for $(FUZZTIME) (its seed corpus also runs in `unit`).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin data

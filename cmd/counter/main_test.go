@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestCommandLine(t *testing.T) {
+	cases := []struct {
+		args     []string
+		env      map[string]string
+		code     int
+		contains string
+	}{
+		{nil, nil, 2, "Commands:"},
+		{[]string{"help"}, nil, 0, "worker"},
+		{[]string{"help", "dev"}, nil, 0, "COUNTER_KAFKA_PORT"},
+		{[]string{"worker", "-h"}, nil, 0, "COUNTER_BROKERS"},
+		{[]string{"api", "-h"}, nil, 0, "COUNTER_CORS_ORIGINS"},
+		{[]string{"broker", "-h"}, nil, 0, "COUNTER_DATA_DIR"},
+		{[]string{"frobnicate"}, nil, 2, `unknown command "frobnicate"`},
+		{[]string{"dev", "--no-such-flag"}, nil, 2, "no-such-flag"},
+		{[]string{"dev", "--windows", "1m,60s"}, nil, 2, "the same"},
+		{[]string{"dev", "--workers", "0"}, nil, 2, "--workers 0"},
+		{[]string{"dev", "--log-level", "loud"}, nil, 2, "--log-level"},
+		{[]string{"dev", "extra"}, nil, 2, "unexpected argument"},
+		{[]string{"dev"}, map[string]string{"COUNTER_GRACE": "soon"}, 2, "COUNTER_GRACE"},
+		{[]string{"worker", "--brokers", "nohostport"}, nil, 2, "not host:port"},
+		{[]string{"api", "--partitions", "0"}, nil, 2, "--partitions 0"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			for k, v := range c.env {
+				t.Setenv(k, v) // restored when the subtest ends
+			}
+			var out, errb bytes.Buffer
+			code := run(context.Background(), c.args, &out, &errb)
+			text := out.String() + errb.String()
+			if code != c.code || !strings.Contains(text, c.contains) {
+				t.Errorf("counter %v: exit %d, want %d; output lacks %q:\n%s", c.args, code, c.code, c.contains, text)
+			}
+		})
+	}
+}
+
+// The README documents every flag of every command.
+func TestReadmeListsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range commands() {
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{c.name, "-h"}, &out, &out); code != 0 {
+			t.Fatalf("%s -h: exit %d", c.name, code)
+		}
+		for _, line := range strings.Split(out.String(), "\n") {
+			if !strings.HasPrefix(line, "  --") {
+				continue
+			}
+			flag := strings.Fields(line)[0]
+			if !bytes.Contains(readme, []byte("`"+flag+"`")) {
+				t.Errorf("README does not document %s of counter %s", flag, c.name)
+			}
+		}
+	}
+}
