@@ -1,0 +1,122 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/counter-dev/counter/internal/ingest"
+)
+
+// statusClientClosed is logged and counted when the client went away before
+// its likes were sent (nginx's convention; the client never sees it).
+const statusClientClosed = 499
+
+// postLikes records the likes of one request and answers 200 only once the
+// sink accepted all of them.
+func (s *Server) postLikes(w http.ResponseWriter, r *http.Request) {
+	if !s.checkStage(w, r) {
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("video_id") // URL-decoded
+	n, bad := parseLike(id, body)
+	if bad != nil {
+		s.metrics.reject(bad.reason)
+		writeError(w, http.StatusBadRequest, bad.msg, string(bad.idWhy))
+		return
+	}
+	if err := s.sink.SendLikes(r.Context(), id, n); err != nil {
+		s.sinkFailed(w, r, id, err)
+		return
+	}
+	s.metrics.accepted.Add(float64(n))
+	writeAccepted(w, id, n)
+}
+
+// readBody reads the request body, answering 413 or 400 if it cannot.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.ContentLength == 0 {
+		return nil, true
+	}
+	if r.ContentLength > s.maxBody {
+		s.tooLarge(w)
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		s.tooLarge(w)
+		return nil, false
+	case err != nil:
+		s.metrics.reject(reasonBadBody)
+		writeError(w, http.StatusBadRequest, "cannot read body: "+err.Error(), "")
+		return nil, false
+	}
+	return body, true
+}
+
+func (s *Server) tooLarge(w http.ResponseWriter) {
+	s.metrics.reject(reasonTooLarge)
+	writeError(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(s.maxBody, 10)+" bytes", "")
+}
+
+// sinkFailed answers a request whose likes the sink did not accept.
+func (s *Server) sinkFailed(w http.ResponseWriter, r *http.Request, id string, err error) {
+	switch {
+	case errors.Is(err, ingest.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded):
+		s.metrics.reject(reasonUnavailable)
+		if s.logGate.open() {
+			s.log.Warn("api: likes refused, broker unavailable (logged at most every 10s)", "video_id", id, "err", err)
+		}
+		msg := err.Error()
+		if prefix := ingest.ErrUnavailable.Error(); !strings.HasPrefix(msg, prefix) {
+			msg = prefix + ": " + msg
+		}
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, msg, "")
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		s.metrics.reject(reasonCanceled)
+		writeError(w, statusClientClosed, "request canceled", "")
+	default:
+		s.metrics.reject(reasonInternal)
+		if s.logGate.open() {
+			s.log.Error("api: likes refused by the sink (logged at most every 10s)", "video_id", id, "err", err)
+		}
+		writeError(w, http.StatusInternalServerError, "internal error", "")
+	}
+}
+
+// writeAccepted answers {"video_id": id, "accepted": n}. id is a valid
+// video identifier, so it needs no JSON escaping.
+func writeAccepted(w http.ResponseWriter, id string, n int) {
+	b := make([]byte, 0, 64+len(id))
+	b = append(b, `{"video_id":"`...)
+	b = append(b, id...)
+	b = append(b, `","accepted":`...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, "}\n"...)
+	writeJSON(w, http.StatusOK, b)
+}
+
+// gate opens at most once per period, to keep logs readable when every
+// request fails the same way.
+type gate struct {
+	every time.Duration
+	next  atomic.Int64 // unix nanoseconds when the gate opens again
+}
+
+func (g *gate) open() bool {
+	now := time.Now().UnixNano()
+	next := g.next.Load()
+	return now >= next && g.next.CompareAndSwap(next, now+int64(g.every))
+}
