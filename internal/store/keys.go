@@ -12,16 +12,19 @@ import (
 //
 //	[partition][ 'c' ][size ms:8][start ms:8, sign-flipped][video id]  -> count, uint64
 //	[partition][ 'w' ][source partition:4]                             -> SourceMark, 12 bytes
+//	[partition][ 'd' ]                                                 -> last demo tick sent, int64
 //	[partition][ 'o' ]                                                 -> next changelog offset, int64
 //
 // Counts of one window are contiguous and ordered by (size, start), so a
 // window is closed or deleted with one range scan. The changelog key of a
 // 'c' or 'w' entry is the key without its partition prefix (the changelog
-// partition is the partition); 'o' entries are local bookkeeping only.
+// partition is the partition), likewise for 'd'; 'o' entries are local
+// bookkeeping only.
 const (
 	kindCount     = 'c'
 	kindWatermark = 'w'
 	kindOffset    = 'o'
+	kindDemo      = 'd'
 
 	partLen     = 4
 	countHdrLen = partLen + 1 + 8 + 8 // up to the video id
@@ -81,6 +84,9 @@ func ParseWatermarkKey(k []byte) (source int32, ok bool) {
 }
 
 func offsetKey(p int32) []byte { return append(appendPartition(nil, p), kindOffset) }
+
+// DemoKey returns the key of the last demo tick sent by partition p's owner.
+func DemoKey(p int32) []byte { return append(appendPartition(nil, p), kindDemo) }
 
 // ChangelogKey returns the changelog record key of a state key.
 func ChangelogKey(stateKey []byte) []byte { return stateKey[partLen:] }

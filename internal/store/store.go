@@ -67,6 +67,19 @@ func (s *Store) Count(key []byte) (uint64, error) {
 	return c, nil
 }
 
+// Int returns the int64 stored under key (0 when absent).
+func (s *Store) Int(key []byte) (int64, error) {
+	v, ok, err := s.Get(key)
+	if err != nil || !ok {
+		return 0, err
+	}
+	n, good := DecodeInt64(v)
+	if !good {
+		return 0, fmt.Errorf("corrupt value under key %x", key)
+	}
+	return n, nil
+}
+
 // ChangelogNext returns the offset of the first changelog record of
 // partition p that the store does not reflect yet (0 for a new partition).
 func (s *Store) ChangelogNext(p int32) (int64, error) {

@@ -331,6 +331,12 @@ func (w *Worker) apply(t *txn) error {
 			delete(tk.windows, win)
 		}
 	}
+	if t.demoTick > 0 {
+		b.Set(store.DemoKey(0), store.EncodeInt64(t.demoTick))
+		if tk := w.tasks[0]; tk != nil {
+			tk.demoTick = t.demoTick
+		}
+	}
 	if err := b.Commit(); err != nil {
 		return fmt.Errorf("writing committed state: %w", err)
 	}
@@ -342,9 +348,6 @@ func (w *Worker) apply(t *txn) error {
 		src.pos = max(src.pos, st.pos)
 		src.maxTs = max(src.maxTs, st.maxTs)
 		src.sent = max(src.sent, st.sent)
-	}
-	if t.demoTick > 0 {
-		w.demoTick = t.demoTick
 	}
 	return nil
 }

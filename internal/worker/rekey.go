@@ -12,6 +12,7 @@ import (
 	"github.com/counter-dev/counter/internal/catalog"
 	"github.com/counter-dev/counter/internal/partition"
 	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/topics"
 	"github.com/counter-dev/counter/internal/videoid"
 	"github.com/counter-dev/counter/internal/watermark"
@@ -204,20 +205,17 @@ func (w *Worker) groupPositions(ctx context.Context) (kadm.OffsetResponses, erro
 }
 
 // demo sends one like for a demo video every DemoInterval, from the owner of
-// partition 0 of the partitioned topic only. Ticks are aligned to the clock,
-// so an owner change neither repeats nor skips one; the like is part of the
-// transaction, so a fenced former owner cannot send it too.
+// partition 0 of the partitioned topic only. Ticks are aligned to the clock
+// and the last tick sent is part of partition 0's state (changelogged in the
+// same transaction as the like), so a change of owner neither repeats nor
+// skips a tick, and a fenced former owner cannot send one too.
 func (w *Worker) demo(ctx context.Context, t *txn) error {
-	if w.cfg.DemoInterval <= 0 || w.tasks[0] == nil {
-		w.demoTick = 0
+	tk := w.tasks[0]
+	if w.cfg.DemoInterval <= 0 || tk == nil {
 		return nil
 	}
 	k := time.Now().UnixMilli() / w.cfg.DemoInterval.Milliseconds()
-	if w.demoTick == 0 {
-		w.demoTick = k // new owner: start with the next tick
-		return nil
-	}
-	if k <= w.demoTick {
+	if k <= tk.demoTick {
 		return nil
 	}
 	if err := w.begin(t); err != nil {
@@ -230,6 +228,7 @@ func (w *Worker) demo(ctx context.Context, t *txn) error {
 		Key:       id,
 		Value:     id,
 	}, t.promise(false))
+	w.changelog(t, 0, store.DemoKey(0), store.EncodeInt64(k))
 	t.demoTick = k
 	w.m.DemoLikes.Inc()
 	return nil

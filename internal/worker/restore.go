@@ -130,7 +130,11 @@ func (w *Worker) loadTask(p int32, replayed int64, took time.Duration) (*task, e
 	if err != nil {
 		return nil, err
 	}
-	tk := &task{partition: p, marks: marks, wm: watermark.Combine(marks), windows: map[window.Window]struct{}{}}
+	demo, err := w.store.Int(store.DemoKey(p))
+	if err != nil {
+		return nil, err
+	}
+	tk := &task{partition: p, marks: marks, wm: watermark.Combine(marks), windows: map[window.Window]struct{}{}, demoTick: demo}
 	for _, win := range wins {
 		tk.windows[win] = struct{}{}
 	}

@@ -35,10 +35,9 @@ type Worker struct {
 	events []rebalanceEvent
 
 	// Committed state, touched only by the Run goroutine.
-	sources  map[int32]*source
-	tasks    map[int32]*task
-	demoTick int64
-	ready    atomic.Bool // every owned task restored
+	sources map[int32]*source
+	tasks   map[int32]*task
+	ready   atomic.Bool // every owned task restored
 }
 
 // source is an ingestion partition this worker re-keys.
@@ -54,6 +53,7 @@ type task struct {
 	marks     map[int32]watermark.Mark
 	wm        int64
 	windows   map[window.Window]struct{} // windows with state in the store
+	demoTick  int64                      // last demo tick sent (partition 0 only)
 }
 
 type rebalanceEvent struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/catalog"
 	"github.com/counter-dev/counter/internal/record"
 	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/testkit"
@@ -323,5 +324,56 @@ func TestRetentionDeletesClosedWindows(t *testing.T) {
 		if wins, err := st.Windows(q); err != nil || len(wins) != 0 {
 			t.Fatalf("partition %d still holds windows %v (%v)", q, wins, err)
 		}
+	}
+}
+
+// The demo generator: exactly one worker at a time sends one like per
+// interval, never two for the same tick, never none while workers run.
+func TestDemoLikesComeFromOneWorker(t *testing.T) {
+	brokers := testkit.StartBroker(t)
+	p := testkit.Policy(t, testGrace, "2s")
+	testkit.EnsureTopics(t, brokers, p, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		w, err := New(ctx, Config{Brokers: brokers, ID: fmt.Sprintf("d%d", i), StateDir: filepath.Join(t.TempDir(), "s"),
+			Policy: p, DemoInterval: 300 * time.Millisecond, SessionTimeout: 2 * time.Second, Logger: testkit.Logger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); w.Run(ctx) }()
+	}
+	time.Sleep(4 * time.Second)
+	cancel()
+	wg.Wait()
+	recs := testkit.ReadAll(t, brokers, topics.Ingestion)
+	ticks := map[int64]int{}
+	var first, last int64
+	for _, r := range recs {
+		ms := r.Timestamp.UnixMilli()
+		if first == 0 || ms < first {
+			first = ms
+		}
+		last = max(last, ms)
+		if string(r.Value) != catalog.DemoID1 && string(r.Value) != catalog.DemoID2 {
+			t.Fatalf("unexpected input record %q", r.Value)
+		}
+		ticks[r.Timestamp.UnixMilli()/300]++
+	}
+	for tick, n := range ticks {
+		if n > 1 {
+			t.Errorf("tick %d has %d demo likes", tick, n)
+		}
+	}
+	// One per tick from the first to the last, except while the second
+	// worker joins: transactions abort during the rebalance (about a
+	// second) and a tick that passes meanwhile is not caught up.
+	if span := int((last - first) / 300); len(recs) < 3 || len(recs) < span-4 || len(recs) > span+1 {
+		var ts []int64
+		for _, r := range recs {
+			ts = append(ts, r.Timestamp.UnixMilli()%100000)
+		}
+		t.Errorf("%d demo likes over %d ticks: %v", len(recs), span, ts)
 	}
 }
