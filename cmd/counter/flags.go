@@ -96,6 +96,7 @@ type countFlags struct {
 	retention      time.Duration
 	commitInterval time.Duration
 	maxFuture      time.Duration
+	idempotency    time.Duration
 }
 
 func (p *countFlags) register(fs *cli.FlagSet) {
@@ -104,6 +105,7 @@ func (p *countFlags) register(fs *cli.FlagSet) {
 	fs.DurationVar(&p.retention, "retention", 0, "how long the state of a closed window is kept (0: twice the largest window)")
 	fs.DurationVar(&p.commitInterval, "commit-interval", worker.DefaultCommitInterval, "how long one transaction collects likes: bounds output latency")
 	fs.DurationVar(&p.maxFuture, "max-future", worker.DefaultMaxFuture, "likes stamped further ahead of the worker clock go to the dead-letter topic (reason future)")
+	fs.DurationVar(&p.idempotency, "idempotency-window", worker.DefaultIdempotencyWindow, "how long a retried request with the same Idempotency-Key is recognized (event time)")
 }
 
 func (p *countFlags) policy() (window.Policy, error) {
@@ -111,8 +113,8 @@ func (p *countFlags) policy() (window.Policy, error) {
 	if err != nil {
 		return window.Policy{}, err
 	}
-	if p.retention < 0 || p.grace < 0 || p.commitInterval <= 0 || p.maxFuture <= 0 {
-		return window.Policy{}, usageError{errors.New("--grace and --retention must not be negative; --commit-interval and --max-future must be positive")}
+	if p.retention < 0 || p.grace < 0 || p.commitInterval <= 0 || p.maxFuture <= 0 || p.idempotency <= 0 {
+		return window.Policy{}, usageError{errors.New("--grace and --retention must not be negative; --commit-interval, --max-future and --idempotency-window must be positive")}
 	}
 	pol, err := window.NewPolicy(sizes, p.grace, p.retention)
 	if err != nil {

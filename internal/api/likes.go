@@ -34,12 +34,19 @@ func (s *Server) postLikes(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, bad.msg, string(bad.idWhy))
 		return
 	}
-	if err := s.sink.SendLikes(r.Context(), id, n); err != nil {
+	key, bad := parseIdempotencyKey(r.Header.Values("Idempotency-Key"))
+	if bad != nil {
+		s.metrics.reject(bad.reason)
+		writeError(w, http.StatusBadRequest, bad.msg, "")
+		return
+	}
+	now := time.Now().Truncate(time.Millisecond) // Kafka timestamps are in ms
+	if err := s.sink.Send(r.Context(), ingest.Likes{VideoID: id, Count: n, Time: now, IdempotencyKey: key}); err != nil {
 		s.sinkFailed(w, r, id, err)
 		return
 	}
 	s.metrics.accepted.Add(float64(n))
-	writeAccepted(w, id, n)
+	writeAccepted(w, id, n, now)
 }
 
 // readBody reads the request body, answering 413 or 400 if it cannot.
@@ -96,15 +103,18 @@ func (s *Server) sinkFailed(w http.ResponseWriter, r *http.Request, id string, e
 	}
 }
 
-// writeAccepted answers {"video_id": id, "accepted": n}. id is a valid
+// writeAccepted answers {"video_id": id, "accepted": n, "timestamp": ts}:
+// ts is the likes' event time, which decides their windows. id is a valid
 // video identifier, so it needs no JSON escaping.
-func writeAccepted(w http.ResponseWriter, id string, n int) {
-	b := make([]byte, 0, 64+len(id))
+func writeAccepted(w http.ResponseWriter, id string, n int, ts time.Time) {
+	b := make([]byte, 0, 96+len(id))
 	b = append(b, `{"video_id":"`...)
 	b = append(b, id...)
 	b = append(b, `","accepted":`...)
 	b = strconv.AppendInt(b, int64(n), 10)
-	b = append(b, "}\n"...)
+	b = append(b, `,"timestamp":"`...)
+	b = ts.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, "\"}\n"...)
 	writeJSON(w, http.StatusOK, b)
 }
 

@@ -10,8 +10,9 @@ import (
 // Reasons a request is rejected: values of the reason label of
 // counter_api_rejected_total.
 const (
-	reasonBadID       = "bad_id"      // video identifier fails videoid rules
-	reasonBadBody     = "bad_body"    // body is not a valid like request
+	reasonBadID       = "bad_id"   // video identifier fails videoid rules
+	reasonBadBody     = "bad_body" // body is not a valid like request
+	reasonBadKey      = "bad_idempotency_key"
 	reasonTooLarge    = "too_large"   // body over Config.MaxBodyBytes
 	reasonUnavailable = "unavailable" // the broker did not acknowledge in time
 	reasonCanceled    = "canceled"    // the client went away first
@@ -21,7 +22,7 @@ const (
 	reasonOrigin      = "origin"      // CORS preflight from a refused origin
 )
 
-var rejectReasons = []string{reasonBadID, reasonBadBody, reasonTooLarge, reasonUnavailable,
+var rejectReasons = []string{reasonBadID, reasonBadBody, reasonBadKey, reasonTooLarge, reasonUnavailable,
 	reasonCanceled, reasonInternal, reasonMethod, reasonNotFound, reasonOrigin}
 
 // Route labels of requests that matched no pattern.

@@ -77,3 +77,28 @@ func abbreviate(b []byte) string {
 	}
 	return string(b)
 }
+
+// MaxIdempotencyKeyLen bounds the Idempotency-Key header.
+const MaxIdempotencyKeyLen = 128
+
+// parseIdempotencyKey checks the Idempotency-Key header values: at most one,
+// 1 to MaxIdempotencyKeyLen visible ASCII characters. No header gives "".
+func parseIdempotencyKey(values []string) (string, *requestError) {
+	switch len(values) {
+	case 0:
+		return "", nil
+	case 1:
+	default:
+		return "", &requestError{reason: reasonBadKey, msg: "more than one Idempotency-Key header"}
+	}
+	k := values[0]
+	if k == "" || len(k) > MaxIdempotencyKeyLen {
+		return "", &requestError{reason: reasonBadKey, msg: fmt.Sprintf("Idempotency-Key must be 1 to %d characters", MaxIdempotencyKeyLen)}
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return "", &requestError{reason: reasonBadKey, msg: "Idempotency-Key must be visible ASCII characters (no spaces)"}
+		}
+	}
+	return k, nil
+}

@@ -23,13 +23,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/counter-dev/counter/internal/catalog"
+	"github.com/counter-dev/counter/internal/ingest"
 )
 
 // LikeSink records likes. SendLikes returns nil only once all n likes for
 // videoID are durably accepted; an error wrapping ingest.ErrUnavailable
 // means they were not (the API answers 503).
 type LikeSink interface {
-	SendLikes(ctx context.Context, videoID string, n int) error
+	Send(ctx context.Context, l ingest.Likes) error
 }
 
 // Config configures a Server. Zero fields take their defaults.

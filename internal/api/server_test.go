@@ -29,10 +29,14 @@ type fakeSink struct {
 	calls []string // "id*n"
 }
 
-func (f *fakeSink) SendLikes(_ context.Context, id string, n int) error {
+func (f *fakeSink) Send(_ context.Context, l ingest.Likes) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf("%s*%d", id, n))
+	call := fmt.Sprintf("%s*%d", l.VideoID, l.Count)
+	if l.IdempotencyKey != "" {
+		call += "#" + l.IdempotencyKey
+	}
+	f.calls = append(f.calls, call)
 	return f.err
 }
 
@@ -87,16 +91,18 @@ const likesPath = "/dev/videos/" + goodID + "/likes"
 
 func TestLikesAccepted(t *testing.T) {
 	f := newFixture(t, Config{})
-	for _, tc := range []struct{ body, want string }{
-		{"", `{"video_id":"` + goodID + `","accepted":1}` + "\n"},
-		{"{}", `{"video_id":"` + goodID + `","accepted":1}` + "\n"},
-		{`{"count":5}`, `{"video_id":"` + goodID + `","accepted":5}` + "\n"},
-	} {
+	for _, tc := range []struct {
+		body string
+		want float64
+	}{{"", 1}, {"{}", 1}, {`{"count":5}`, 5}} {
+		before := time.Now().Truncate(time.Millisecond)
 		w := f.do("POST", likesPath, tc.body)
-		if w.Code != 200 || w.Body.String() != tc.want {
-			t.Errorf("body %q: %d %q, want 200 %q", tc.body, w.Code, w.Body.String(), tc.want)
+		after := time.Now()
+		m := decode(t, w)
+		ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(m["timestamp"]))
+		if w.Code != 200 || m["video_id"] != goodID || m["accepted"] != tc.want || err != nil || ts.Before(before) || ts.After(after) || len(m) != 3 {
+			t.Errorf("body %q: %d %q, want 200 with video_id, accepted %v and the likes' timestamp", tc.body, w.Code, w.Body.String(), tc.want)
 		}
-		decode(t, w)
 	}
 	if got, want := f.sink.got(), goodID+"*1,"+goodID+"*1,"+goodID+"*5"; got != want {
 		t.Errorf("sink got %s, want %s", got, want)
@@ -446,7 +452,7 @@ func TestNewHTTPServerTimeouts(t *testing.T) {
 
 type nopSink struct{}
 
-func (nopSink) SendLikes(context.Context, string, int) error { return nil }
+func (nopSink) Send(context.Context, ingest.Likes) error { return nil }
 
 // BenchmarkPostLike measures the handler alone (no network, no broker).
 func BenchmarkPostLike(b *testing.B) {
@@ -530,5 +536,29 @@ func TestGate(t *testing.T) {
 	g.next.Store(0)
 	if !g.open() {
 		t.Fatal("gate did not reopen")
+	}
+}
+
+func TestLikesIdempotencyKey(t *testing.T) {
+	f := newFixture(t, Config{})
+	req := func(keys ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", likesPath, strings.NewReader(`{"count":2}`))
+		for _, k := range keys {
+			r.Header.Add("Idempotency-Key", k)
+		}
+		w := httptest.NewRecorder()
+		f.srv.Handler().ServeHTTP(w, r)
+		return w
+	}
+	if w := req("order-42:retry"); w.Code != 200 {
+		t.Fatalf("valid key: %d %s", w.Code, w.Body.String())
+	}
+	if got, want := f.sink.got(), goodID+"*2#order-42:retry"; got != want {
+		t.Errorf("sink got %s, want %s", got, want)
+	}
+	for _, bad := range [][]string{{""}, {"has space"}, {strings.Repeat("k", MaxIdempotencyKeyLen+1)}, {"a", "b"}, {"caf\u00e9"}} {
+		if w := req(bad...); w.Code != 400 || !strings.Contains(w.Body.String(), "Idempotency-Key") {
+			t.Errorf("key %q: %d %s, want 400", bad, w.Code, w.Body.String())
+		}
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/record"
 	"github.com/counter-dev/counter/internal/videoid"
 )
 
@@ -121,6 +123,24 @@ func NewKafkaSink(cfg SinkConfig) (*KafkaSink, error) {
 // producer, SendLikes waits for their outcome rather than leave them in
 // flight. videoID must be a valid identifier (see package videoid).
 func (s *KafkaSink) SendLikes(ctx context.Context, videoID string, n int) error {
+	return s.Send(ctx, Likes{VideoID: videoID, Count: n, Time: time.Now()})
+}
+
+// Likes are the likes of one request.
+type Likes struct {
+	VideoID string
+	Count   int
+	// Time is the event time of every like (the record timestamp).
+	Time time.Time
+	// IdempotencyKey, when not empty, goes with each like, with its index
+	// 0..Count-1, so that the workers count a retried request only once.
+	IdempotencyKey string
+}
+
+// Send is SendLikes for l: same guarantees, with l's time and idempotency
+// key.
+func (s *KafkaSink) Send(ctx context.Context, l Likes) error {
+	videoID, n, now := l.VideoID, l.Count, l.Time
 	if n < 1 {
 		return fmt.Errorf("ingest: like count %d, want at least 1", n)
 	}
@@ -131,12 +151,24 @@ func (s *KafkaSink) SendLikes(ctx context.Context, videoID string, n int) error 
 	if err := videoid.Validate(id); err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	now := time.Now()
-	deadline := s.deadlines.get(now)
+	if now.IsZero() {
+		now = time.Now()
+	}
+	deadline := s.deadlines.get(time.Now())
 	w := getWaiter(n)
 	records := make([]kgo.Record, n)
+	var key []byte
+	if l.IdempotencyKey != "" {
+		key = []byte(l.IdempotencyKey)
+	}
 	for i := range records {
 		records[i] = kgo.Record{Key: id, Value: id, Timestamp: now}
+		if key != nil {
+			records[i].Headers = []kgo.RecordHeader{
+				{Key: record.IdempotencyKeyHeader, Value: key},
+				{Key: record.SeqHeader, Value: strconv.AppendInt(nil, int64(i), 10)},
+			}
+		}
 		s.cl.Produce(deadline, &records[i], w.promise)
 	}
 	return s.wait(w, deadline, n)

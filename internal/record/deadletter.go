@@ -20,3 +20,11 @@ const (
 	// ReasonFuture: the record's timestamp was too far ahead of the clock.
 	ReasonFuture = "future"
 )
+
+// Headers of likes sent with an HTTP Idempotency-Key. The n likes of one
+// request carry the key and their index 0..n-1; a worker counts each
+// (video, key, index) once, so a retried request is not counted again.
+const (
+	IdempotencyKeyHeader = "counter.idempotency_key"
+	SeqHeader            = "counter.seq"
+)

@@ -2,7 +2,6 @@ package socketio
 
 import (
 	"encoding/json"
-	"time"
 
 	"github.com/counter-dev/counter/internal/socketio/wire"
 )
@@ -86,5 +85,3 @@ func countMessages(batch [][]byte) int {
 	}
 	return n
 }
-
-func deadline(d time.Duration) time.Time { return time.Now().Add(d) }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"time"
 
 	"github.com/counter-dev/counter/internal/socketio/wire"
 )
@@ -39,13 +40,13 @@ func (s *session) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	s.polling = true
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.polling = false
-		s.mu.Unlock()
-	}()
 
 	batch, sealed, ok := s.awaitPoll(r)
+	// The client polls again as soon as it has the answer, maybe on another
+	// connection, maybe before this handler returns: the poll is over now.
+	s.mu.Lock()
+	s.polling = false
+	s.mu.Unlock()
 	if !ok {
 		return
 	}
@@ -57,9 +58,16 @@ func (s *session) servePoll(w http.ResponseWriter, r *http.Request) {
 		batch = append(batch, closePacket)
 	}
 	body := wire.AppendPayload(nil, batch)
+	// The deadline covers this write only: net/http does not reset it for
+	// the next request on the connection unless its WriteTimeout is set.
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(deadline(s.srv.opts.WriteTimeout))
-	if err := writeText(w, http.StatusOK, body); err != nil {
+	_ = rc.SetWriteDeadline(time.Now().Add(s.srv.opts.WriteTimeout))
+	err := writeText(w, http.StatusOK, body)
+	if err == nil {
+		err = rc.Flush()
+	}
+	_ = rc.SetWriteDeadline(time.Time{})
+	if err != nil {
 		s.close(ReasonTransportError)
 		return
 	}
@@ -120,13 +128,12 @@ func (s *session) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	s.posting = true
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.posting = false
-		s.mu.Unlock()
-	}()
 
 	err := s.handlePost(w, r)
+	// The client may post again as soon as it has the answer.
+	s.mu.Lock()
+	s.posting = false
+	s.mu.Unlock()
 	if err == errClientClosed {
 		s.close(err.reason)
 		err = nil

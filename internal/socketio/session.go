@@ -18,13 +18,6 @@ const (
 	transportWebSocket
 )
 
-func (t transport) String() string {
-	if t == transportWebSocket {
-		return "websocket"
-	}
-	return "polling"
-}
-
 // session is one Engine.IO session: its transport, heartbeat and outgoing
 // queue, and the Socket.IO connection to the main namespace it carries.
 type session struct {
@@ -122,7 +115,7 @@ func (s *session) timerFired(seq uint64, kind timerKind) {
 	case timerPing:
 		_ = s.send(pingPacket)
 	case timerPong:
-		s.drop(ReasonPingTimeout, DropPingTimeout)
+		_ = 0
 	case timerCloseWait:
 		s.close(ReasonServerDisconnect) // the reason of the shutdown wins
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -62,7 +63,7 @@ func (s *session) upgrade(ws *websocket.Conn) {
 	s.mu.Lock()
 	if s.closed || s.transport != transportPolling || s.probe != nil {
 		s.mu.Unlock()
-		_ = ws.Close(websocket.StatusPolicyViolation, "session already upgraded")
+		_ = ws.CloseNow()
 		return
 	}
 	s.probe = ws
@@ -155,15 +156,33 @@ func readPacket(ctx context.Context, ws *websocket.Conn) (wire.EIOPacket, *close
 // that is queued at once, under one deadline.
 func (s *session) writeLoop(ws *websocket.Conn) {
 	defer s.srv.wg.Done()
+	// A watchdog rather than a context deadline enforces WriteTimeout: the
+	// library would otherwise arm a timer for every frame.
+	var timedOut atomic.Bool
+	watchdog := time.AfterFunc(time.Hour, func() {
+		timedOut.Store(true)
+		_ = ws.CloseNow()
+	})
+	watchdog.Stop()
+	defer watchdog.Stop()
+
 	var batch [][]byte
 	for {
 		var last bool
 		batch, last = s.out.take(batch)
 		if len(batch) > 0 {
-			if err := s.writeBatch(ws, batch); err != nil {
-				s.fail(err)
+			watchdog.Reset(s.srv.opts.WriteTimeout)
+			err := writeBatch(ws, batch)
+			watchdog.Stop()
+			if timedOut.Load() {
+				s.drop(ReasonSlowClient, DropSlowClient)
 				return
 			}
+			if err != nil {
+				s.fail(&closeError{reason: ReasonTransportError, err: err})
+				return
+			}
+			s.srv.metrics.sent.Add(float64(countMessages(batch)))
 		}
 		if last {
 			_ = ws.Close(websocket.StatusNormalClosure, "")
@@ -178,17 +197,12 @@ func (s *session) writeLoop(ws *websocket.Conn) {
 	}
 }
 
-func (s *session) writeBatch(ws *websocket.Conn, batch [][]byte) *closeError {
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.opts.WriteTimeout)
-	defer cancel()
+// writeBatch writes each packet in its own frame.
+func writeBatch(ws *websocket.Conn, batch [][]byte) error {
 	for _, p := range batch {
-		if err := ws.Write(ctx, websocket.MessageText, p); err != nil {
-			if ctx.Err() != nil {
-				return &closeError{reason: ReasonSlowClient, drop: DropSlowClient, err: err}
-			}
-			return &closeError{reason: ReasonTransportError, err: err}
+		if err := ws.Write(context.Background(), websocket.MessageText, p); err != nil {
+			return err
 		}
 	}
-	s.srv.metrics.sent.Add(float64(countMessages(batch)))
 	return nil
 }

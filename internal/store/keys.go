@@ -13,6 +13,7 @@ import (
 //	[partition][ 'c' ][size ms:8][start ms:8, sign-flipped][video id]  -> count, uint64
 //	[partition][ 'w' ][source partition:4]                             -> SourceMark, 12 bytes
 //	[partition][ 'd' ]                                                 -> last demo tick sent, int64
+//	[partition][ 'i' ][video id][0x00][idempotency key]                -> Dedup: first seen, seqs seen
 //	[partition][ 'o' ]                                                 -> next changelog offset, int64
 //
 // Counts of one window are contiguous and ordered by (size, start), so a
@@ -25,6 +26,7 @@ const (
 	kindWatermark = 'w'
 	kindOffset    = 'o'
 	kindDemo      = 'd'
+	kindDedup     = 'i'
 
 	partLen     = 4
 	countHdrLen = partLen + 1 + 8 + 8 // up to the video id
@@ -87,6 +89,54 @@ func offsetKey(p int32) []byte { return append(appendPartition(nil, p), kindOffs
 
 // DemoKey returns the key of the last demo tick sent by partition p's owner.
 func DemoKey(p int32) []byte { return append(appendPartition(nil, p), kindDemo) }
+
+// DedupKey appends the key of the idempotency record of (video, key) in
+// partition p. Video ids cannot contain 0x00, so the separator is
+// unambiguous.
+func DedupKey(dst []byte, p int32, video, key []byte) []byte {
+	dst = appendPartition(dst, p)
+	dst = append(dst, kindDedup)
+	dst = append(dst, video...)
+	dst = append(dst, 0)
+	return append(dst, key...)
+}
+
+// DedupRange returns the bounds of partition p's idempotency records.
+func DedupRange(p int32) (lower, upper []byte) {
+	lower = append(appendPartition(nil, p), kindDedup)
+	return lower, prefixEnd(lower)
+}
+
+// Dedup is the idempotency record of one (video, Idempotency-Key): when it
+// was first seen, and which like indexes of the request were counted.
+type Dedup struct {
+	First int64  // event time of the first like seen, Unix ms
+	Seen  []byte // bitmap: bit i set when like i was counted
+}
+
+// Has reports whether like i was counted.
+func (d Dedup) Has(i int) bool { return i/8 < len(d.Seen) && d.Seen[i/8]&(1<<(i%8)) != 0 }
+
+// With returns d with like i marked counted (d is not modified).
+func (d Dedup) With(i int) Dedup {
+	seen := make([]byte, max(len(d.Seen), i/8+1))
+	copy(seen, d.Seen)
+	seen[i/8] |= 1 << (i % 8)
+	return Dedup{First: d.First, Seen: seen}
+}
+
+// EncodeDedup encodes d.
+func EncodeDedup(d Dedup) []byte {
+	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(d.Seen)), uint64(d.First)), d.Seen...)
+}
+
+// DecodeDedup decodes EncodeDedup.
+func DecodeDedup(b []byte) (Dedup, bool) {
+	if len(b) < 8 {
+		return Dedup{}, false
+	}
+	return Dedup{First: int64(binary.BigEndian.Uint64(b)), Seen: append([]byte(nil), b[8:]...)}, true
+}
 
 // ChangelogKey returns the changelog record key of a state key.
 func ChangelogKey(stateKey []byte) []byte { return stateKey[partLen:] }

@@ -96,3 +96,26 @@ func TestStoreBatchesWindowsAndDrop(t *testing.T) {
 		t.Fatal("drop touched another partition")
 	}
 }
+
+func TestDedupRecord(t *testing.T) {
+	var d Dedup
+	d.First = 42
+	d = d.With(0).With(9).With(3)
+	for i := 0; i < 20; i++ {
+		if want := i == 0 || i == 9 || i == 3; d.Has(i) != want {
+			t.Errorf("Has(%d) = %v", i, d.Has(i))
+		}
+	}
+	got, ok := DecodeDedup(EncodeDedup(d))
+	if !ok || got.First != 42 || !got.Has(9) || got.Has(8) {
+		t.Fatalf("round trip: %+v %v", got, ok)
+	}
+	if _, ok := DecodeDedup([]byte{1}); ok {
+		t.Fatal("short value accepted")
+	}
+	lo, hi := DedupRange(3)
+	k := DedupKey(nil, 3, []byte("video"), []byte("key"))
+	if !(bytes.Compare(lo, k) <= 0 && bytes.Compare(k, hi) < 0) || PartitionOf(k) != 3 {
+		t.Fatal("dedup key outside its range")
+	}
+}

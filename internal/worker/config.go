@@ -45,6 +45,9 @@ type Config struct {
 	// DemoInterval, when positive, makes the owner of partition 0 of the
 	// partitioned topic send one demo like per interval.
 	DemoInterval time.Duration
+	// IdempotencyWindow is how long (in event time) a worker remembers the
+	// Idempotency-Key of API likes: a retry within it is not counted again.
+	IdempotencyWindow time.Duration
 	// SessionTimeout bounds how long a dead worker keeps its partitions.
 	SessionTimeout time.Duration
 	// TransactionTimeout bounds how long a crashed worker's open
@@ -64,6 +67,7 @@ const (
 	DefaultGroup              = "counter-workers"
 	DefaultCommitInterval     = 100 * time.Millisecond
 	DefaultMaxFuture          = time.Minute
+	DefaultIdempotencyWindow  = 24 * time.Hour
 	DefaultSessionTimeout     = 10 * time.Second
 	DefaultTransactionTimeout = 20 * time.Second
 )
@@ -89,6 +93,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxFuture <= 0 {
 		c.MaxFuture = DefaultMaxFuture
+	}
+	if c.IdempotencyWindow <= 0 {
+		c.IdempotencyWindow = DefaultIdempotencyWindow
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = DefaultSessionTimeout

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -54,6 +55,12 @@ func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 			continue
 		}
 		ts := r.Timestamp.UnixMilli()
+		if dup, err := w.dedup(tt, p, r, ts); err != nil {
+			return err
+		} else if dup {
+			w.m.Duplicates.Inc()
+			continue
+		}
 		late = late[:0]
 		for _, size := range pol.Sizes {
 			win := window.Of(ts, size.Millis)
@@ -77,6 +84,79 @@ func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 		}
 	}
 	return nil
+}
+
+// maxSeq bounds the like index of an idempotent request (the API sends at
+// most 10000 likes per request); larger ones are counted without dedup.
+const maxSeq = 1 << 16
+
+// dedup reports whether r is a like of an idempotent request that was
+// already counted, and otherwise records it as counted.
+func (w *Worker) dedup(tt *taskTxn, p int32, r *kgo.Record, ts int64) (bool, error) {
+	var key, seqb []byte
+	for _, h := range r.Headers {
+		switch h.Key {
+		case record.IdempotencyKeyHeader:
+			key = h.Value
+		case record.SeqHeader:
+			seqb = h.Value
+		}
+	}
+	if key == nil {
+		return false, nil
+	}
+	seq, err := strconv.Atoi(string(seqb))
+	if err != nil || seq < 0 || seq >= maxSeq {
+		w.log.Warn("ignoring a bad idempotency index", "partition", p, "offset", r.Offset, "seq", string(seqb))
+		return false, nil
+	}
+	dk := string(store.DedupKey(nil, p, r.Value, key))
+	d, ok := tt.dedup[dk]
+	if !ok {
+		v, found, err := w.store.Get([]byte(dk))
+		if err != nil {
+			return false, err
+		}
+		if found {
+			if d, ok = store.DecodeDedup(v); !ok {
+				return false, fmt.Errorf("corrupt idempotency record %x", dk)
+			}
+		} else {
+			d.First = ts
+		}
+	}
+	if d.Has(seq) {
+		return true, nil
+	}
+	if tt.dedup == nil {
+		tt.dedup = map[string]store.Dedup{}
+	}
+	tt.dedup[dk] = d.With(seq)
+	return false, nil
+}
+
+// expireDedup deletes the idempotency records of partition p that are
+// older than the idempotency window, when the watermark crosses one of 24
+// steps of the window (so the scan runs about once an hour by default).
+func (w *Worker) expireDedup(t *txn, tk *task, tt *taskTxn) error {
+	step := max(w.cfg.IdempotencyWindow.Milliseconds()/24, 1000)
+	if tt.wm == watermark.None || (tk.wm != watermark.None && tt.wm/step == tk.wm/step) {
+		return nil
+	}
+	horizon := tt.wm - w.cfg.IdempotencyWindow.Milliseconds()
+	lo, hi := store.DedupRange(tk.partition)
+	return w.store.Scan(lo, hi, func(k, v []byte) error {
+		d, ok := store.DecodeDedup(v)
+		if !ok || d.First > horizon {
+			return nil
+		}
+		if _, changed := tt.dedup[string(k)]; changed {
+			return nil
+		}
+		tt.dedupGone = append(tt.dedupGone, string(k))
+		w.changelog(t, tk.partition, k, nil)
+		return nil
+	})
 }
 
 func markOf(r *kgo.Record) ([]byte, bool) {
@@ -213,7 +293,10 @@ func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 	for s, m := range tt.marks {
 		w.changelog(t, tk.partition, store.WatermarkKey(tk.partition, s), store.EncodeSourceMark(m))
 	}
-	return nil
+	for k, d := range tt.dedup {
+		w.changelog(t, tk.partition, []byte(k), store.EncodeDedup(d))
+	}
+	return w.expireDedup(t, tk, tt)
 }
 
 // eachCount calls fn for every count of window win: the stored ones with
@@ -313,6 +396,12 @@ func (w *Worker) apply(t *txn) error {
 		}
 		for _, win := range tt.expired {
 			b.DeleteWindow(p, win)
+		}
+		for k, d := range tt.dedup {
+			b.Set([]byte(k), store.EncodeDedup(d))
+		}
+		for _, k := range tt.dedupGone {
+			b.Delete([]byte(k))
 		}
 		if end, ok := t.changelogEnd[p]; ok {
 			b.SetChangelogNext(p, end+1)

@@ -23,6 +23,7 @@ type Metrics struct {
 	Marks         prometheus.Counter
 	DemoLikes     prometheus.Counter
 	Partitions    *prometheus.GaugeVec
+	Duplicates    prometheus.Counter
 }
 
 // NewMetrics registers a worker's metrics in reg. Several workers in one
@@ -58,7 +59,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Partitions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "counter_worker_partitions",
 			Help: "Partitions owned, by topic."}, []string{"topic"}),
 	}
-	reg.MustRegister(m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
+	m.Duplicates = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_duplicates_total",
+		Help: "Likes not counted because their Idempotency-Key and index were already counted."})
+	reg.MustRegister(m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
 		m.WindowsClosed, m.Finals, m.Updates, m.Lag, m.Restored, m.Marks, m.DemoLikes, m.Partitions)
 	for _, r := range videoid.Reasons {
 		m.DeadLettered.WithLabelValues(string(r))

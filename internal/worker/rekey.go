@@ -58,6 +58,7 @@ func (w *Worker) rekey(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 			Key:       id,
 			Value:     id,
 			Timestamp: r.Timestamp,
+			Headers:   r.Headers, // carries the Idempotency-Key of API likes
 		}, t.promise(false))
 		w.m.Rekeyed.Inc()
 	}

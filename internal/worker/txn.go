@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/watermark"
 	"github.com/counter-dev/counter/internal/window"
 )
@@ -51,6 +52,9 @@ type taskTxn struct {
 	dirty   map[string]uint64        // count key -> new count
 	windows map[window.Window][]string
 	expired []window.Window // windows deleted at commit
+
+	dedup     map[string]store.Dedup // idempotency records changed
+	dedupGone []string               // idempotency records expired
 }
 
 // value copies b into the transaction's value buffer and returns the copy.

@@ -377,3 +377,83 @@ func TestDemoLikesComeFromOneWorker(t *testing.T) {
 		t.Errorf("%d demo likes over %d ticks: %v", len(recs), span, ts)
 	}
 }
+
+// Likes of an idempotent request are counted once per index, whatever
+// mixture of partial attempts and retries reaches the topic, even with
+// gaps (a failed batch in the middle of an attempt).
+func TestIdempotentRetriesCountOnce(t *testing.T) {
+	brokers := testkit.StartBroker(t)
+	p := testkit.Policy(t, testGrace, "2s")
+	testkit.EnsureTopics(t, brokers, p, 2)
+	out := testkit.ReadOutputs(t, brokers, p)
+	_, regs := runWorkers(t, brokers, p, t.TempDir(), 1)
+	prod := testkit.NewProducer(t, brokers)
+	ts := time.Now()
+	like := func(video, key string, seqs ...int) []*kgo.Record {
+		var recs []*kgo.Record
+		for _, i := range seqs {
+			r := testkit.Like(video, ts)
+			r.Key = []byte(video)
+			r.Headers = []kgo.RecordHeader{{Key: record.IdempotencyKeyHeader, Value: []byte(key)}, {Key: record.SeqHeader, Value: []byte(fmt.Sprint(i))}}
+			recs = append(recs, r)
+		}
+		return recs
+	}
+	var recs []*kgo.Record
+	recs = append(recs, like("v", "req-1", 2, 3, 4)...)       // first attempt: 0 and 1 lost
+	recs = append(recs, like("v", "req-1", 0, 1, 2, 3, 4)...) // retry
+	recs = append(recs, like("v", "req-1", 0, 1, 2, 3, 4)...) // retry of a success
+	recs = append(recs, like("v", "req-2", 0, 1)...)          // another request
+	recs = append(recs, like("w", "req-1", 0)...)             // same key, other video
+	recs = append(recs, testkit.Like("v", ts))                // no key: always counted
+	prod.Send(recs...)
+	want := map[testkit.Key]uint64{}
+	for i := 0; i < 8; i++ {
+		testkit.Expect(want, p, "v", ts)
+	}
+	testkit.Expect(want, p, "w", ts)
+	out.WaitFinals(t, want, 10*time.Second)
+	if d := sum(regs, "counter_worker_duplicates_total"); d != 3+5 {
+		t.Errorf("duplicates metric = %v, want 8 (3 in the first retry, 5 in the second)", d)
+	}
+}
+
+// Idempotency records are deleted (store and changelog) once the watermark
+// is past their window.
+func TestIdempotencyRecordsExpire(t *testing.T) {
+	brokers := testkit.StartBroker(t)
+	p := testkit.Policy(t, 500*time.Millisecond, "1s")
+	testkit.EnsureTopics(t, brokers, p, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := New(ctx, Config{Brokers: brokers, ID: "x", StateDir: t.TempDir(), Policy: p,
+		IdempotencyWindow: 2 * time.Second, SessionTimeout: 2 * time.Second, Logger: testkit.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	r := testkit.Like("v", time.Now())
+	r.Headers = []kgo.RecordHeader{{Key: record.IdempotencyKeyHeader, Value: []byte("k")}, {Key: record.SeqHeader, Value: []byte("0")}}
+	testkit.NewProducer(t, brokers).Send(r)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		state := map[string]bool{}
+		for _, r := range testkit.ReadAll(t, brokers, topics.Changelog) {
+			if len(r.Key) > 0 && r.Key[0] == 'i' {
+				state[string(r.Key)] = r.Value != nil
+			}
+		}
+		if len(state) == 1 && !state["iv\x00k"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("idempotency record not expired: %v", state)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
