@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"time"
 
 	"github.com/counter-dev/counter/internal/broker"
 	"github.com/counter-dev/counter/internal/cli"
@@ -14,8 +15,10 @@ func runBroker(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := cli.NewFlagSet("broker", brokerSummary+".\nIt listens on 127.0.0.1 only; use a real Kafka cluster across machines.")
 	var port int
 	var dataDir string
+	var minSession time.Duration
 	var lf logFlags
 	fs.IntVar(&port, "port", 9094, "port to listen on (127.0.0.1)")
+	fs.DurationVar(&minSession, "min-session-timeout", 6*time.Second, "smallest consumer session timeout the broker accepts (Kafka's group.min.session.timeout.ms)")
 	fs.StringVar(&dataDir, "data-dir", "./data/broker", "directory that persists the broker's topics, offsets and groups; empty keeps them in memory")
 	lf.register(fs)
 	if err := parse(fs, args, stderr); err != nil {
@@ -28,7 +31,7 @@ func runBroker(ctx context.Context, args []string, stderr io.Writer) error {
 	if port < 0 || port > 65535 {
 		return usageError{errPort(port)}
 	}
-	b, err := broker.Start(broker.Config{Port: port, DataDir: dataDir, Logger: log})
+	b, err := broker.Start(broker.Config{Port: port, DataDir: dataDir, MinSessionTimeout: minSession, Logger: log})
 	if err != nil {
 		return err
 	}
