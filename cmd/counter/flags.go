@@ -97,6 +97,7 @@ type countFlags struct {
 	commitInterval time.Duration
 	maxFuture      time.Duration
 	idempotency    time.Duration
+	standbys       int
 }
 
 func (p *countFlags) register(fs *cli.FlagSet) {
@@ -105,6 +106,7 @@ func (p *countFlags) register(fs *cli.FlagSet) {
 	fs.DurationVar(&p.retention, "retention", 0, "how long the state of a closed window is kept (0: twice the largest window)")
 	fs.DurationVar(&p.commitInterval, "commit-interval", worker.DefaultCommitInterval, "how long one transaction collects likes: bounds output latency")
 	fs.DurationVar(&p.maxFuture, "max-future", worker.DefaultMaxFuture, "likes stamped further ahead of the worker clock go to the dead-letter topic (reason future)")
+	fs.IntVar(&p.standbys, "standby-replicas", 1, "other workers keeping a warm copy of each partition's state (0 disables; none with a single worker)")
 	fs.DurationVar(&p.idempotency, "idempotency-window", worker.DefaultIdempotencyWindow, "how long a retried request with the same Idempotency-Key is recognized (event time)")
 }
 
@@ -112,6 +114,9 @@ func (p *countFlags) policy() (window.Policy, error) {
 	sizes, err := p.sizes()
 	if err != nil {
 		return window.Policy{}, err
+	}
+	if p.standbys < 0 {
+		return window.Policy{}, usageError{errors.New("--standby-replicas must not be negative")}
 	}
 	if p.retention < 0 || p.grace < 0 || p.commitInterval <= 0 || p.maxFuture <= 0 || p.idempotency <= 0 {
 		return window.Policy{}, usageError{errors.New("--grace and --retention must not be negative; --commit-interval, --max-future and --idempotency-window must be positive")}

@@ -282,3 +282,15 @@ func (wc *wsClient) expectClosed() {
 		return
 	}
 }
+
+// receive returns the next value of ch, failing the test after a while.
+func receive[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(wait):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}

@@ -218,7 +218,7 @@ func TestPollingOverlappingPolls(t *testing.T) {
 			results <- fmt.Sprint(resp.StatusCode, " ", string(body))
 		}()
 	}
-	got := []string{<-results, <-results}
+	got := []string{receive(t, results, "a poll"), receive(t, results, "a poll")}
 	slices.Sort(got)
 	want := []string{"200 1", `400 {"code":3,"message":"Bad request"}`}
 	if !slices.Equal(got, want) {

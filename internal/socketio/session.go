@@ -115,7 +115,7 @@ func (s *session) timerFired(seq uint64, kind timerKind) {
 	case timerPing:
 		_ = s.send(pingPacket)
 	case timerPong:
-		_ = 0
+		s.drop(ReasonPingTimeout, DropPingTimeout)
 	case timerCloseWait:
 		s.close(ReasonServerDisconnect) // the reason of the shutdown wins
 	}
@@ -209,8 +209,8 @@ func (s *session) end(reason, metric string) bool {
 		}
 		s.srv.log.Log(context.Background(), level, "socketio: client dropped", "sid", s.id, "reason", reason)
 	}
-	close(s.done)
 	s.srv.removeSession(s)
+	close(s.done)
 	if ws != nil {
 		_ = ws.CloseNow()
 	}

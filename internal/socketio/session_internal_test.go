@@ -125,7 +125,13 @@ func TestServerCloseEndsPendingPoll(t *testing.T) {
 		return s.polling
 	})
 	srv.Close()
-	if body := <-got; body != "1" {
+	var body string
+	select {
+	case body = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("pending poll not answered")
+	}
+	if body != "1" {
 		t.Fatalf("pending poll answered %q, want close packet", body)
 	}
 }

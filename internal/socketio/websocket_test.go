@@ -78,7 +78,7 @@ func TestUpgrade(t *testing.T) {
 		t.Fatalf("probe answer %q", got)
 	}
 	// The probe ends the pending poll (or the next one) with a noop.
-	if got := <-pending; got != "6" {
+	if got := receive(t, pending, "the pending poll"); got != "6" {
 		t.Fatalf("pending poll answered %q, want noop", got)
 	}
 	// Until the upgrade completes, what is sent still goes by polling.
@@ -189,6 +189,7 @@ func TestWebSocketBadPackets(t *testing.T) {
 		{name: "binary frame", msg: "\x01\x02", binary: true, connected: true},
 		{name: "base64 binary", msg: "bAQID", connected: true},
 		{name: "huge ack id", msg: `4299999999999999999999["echo"]`, connected: true},
+		{name: "invalid ack id", msg: `42abc["echo",1]`, connected: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -48,6 +48,10 @@ type Config struct {
 	// IdempotencyWindow is how long (in event time) a worker remembers the
 	// Idempotency-Key of API likes: a retry within it is not counted again.
 	IdempotencyWindow time.Duration
+	// StandbyReplicas is how many other workers keep a warm copy of each
+	// partition's state (capped at the number of workers minus one); 0
+	// disables standbys.
+	StandbyReplicas int
 	// SessionTimeout bounds how long a dead worker keeps its partitions.
 	SessionTimeout time.Duration
 	// TransactionTimeout bounds how long a crashed worker's open

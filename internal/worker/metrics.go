@@ -9,21 +9,25 @@ import (
 
 // Metrics are the Prometheus metrics of one worker.
 type Metrics struct {
-	Counted       prometheus.Counter
-	Rekeyed       prometheus.Counter
-	DeadLettered  *prometheus.CounterVec
-	Late          *prometheus.CounterVec
-	Transactions  *prometheus.CounterVec
-	CommitSeconds prometheus.Histogram
-	WindowsClosed *prometheus.CounterVec
-	Finals        prometheus.Counter
-	Updates       prometheus.Counter
-	Lag           *prometheus.GaugeVec
-	Restored      prometheus.Counter
-	Marks         prometheus.Counter
-	DemoLikes     prometheus.Counter
-	Partitions    *prometheus.GaugeVec
-	Duplicates    prometheus.Counter
+	Counted          prometheus.Counter
+	Rekeyed          prometheus.Counter
+	DeadLettered     *prometheus.CounterVec
+	Late             *prometheus.CounterVec
+	Transactions     *prometheus.CounterVec
+	CommitSeconds    prometheus.Histogram
+	WindowsClosed    *prometheus.CounterVec
+	Finals           prometheus.Counter
+	Updates          prometheus.Counter
+	Lag              *prometheus.GaugeVec
+	Restored         prometheus.Counter
+	Marks            prometheus.Counter
+	DemoLikes        prometheus.Counter
+	Partitions       *prometheus.GaugeVec
+	Duplicates       prometheus.Counter
+	Rebalances       *prometheus.CounterVec
+	Standbys         prometheus.Gauge
+	StandbyRecords   prometheus.Counter
+	RestoreRemaining *prometheus.GaugeVec
 }
 
 // NewMetrics registers a worker's metrics in reg. Several workers in one
@@ -61,7 +65,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	m.Duplicates = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_duplicates_total",
 		Help: "Likes not counted because their Idempotency-Key and index were already counted."})
-	reg.MustRegister(m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
+	m.Rebalances = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "counter_worker_rebalance_events_total",
+		Help: "Partition assignment changes seen by this worker, by kind (assigned, revoked)."}, []string{"kind"})
+	m.Standbys = prometheus.NewGauge(prometheus.GaugeOpts{Name: "counter_worker_standby_partitions",
+		Help: "Partitions this worker keeps a warm standby copy of."})
+	m.StandbyRecords = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_standby_records_total",
+		Help: "Changelog records applied to standby copies."})
+	m.RestoreRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "counter_worker_restore_remaining_records",
+		Help: "Changelog records left to replay before a partition is ready (0 when ready)."}, []string{"partition"})
+	reg.MustRegister(m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
 		m.WindowsClosed, m.Finals, m.Updates, m.Lag, m.Restored, m.Marks, m.DemoLikes, m.Partitions)
 	for _, r := range videoid.Reasons {
 		m.DeadLettered.WithLabelValues(string(r))
@@ -70,5 +82,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.DeadLettered.WithLabelValues(record.ReasonFuture)
 	m.Transactions.WithLabelValues("committed")
 	m.Transactions.WithLabelValues("aborted")
+	m.Rebalances.WithLabelValues("assigned")
+	m.Rebalances.WithLabelValues("revoked")
 	return m
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -75,7 +76,9 @@ func (w *Worker) replay(ctx context.Context, p int32, from, to int64) (int64, er
 	defer func() { b.Discard() }()
 	var n int64
 	next := from
-	lastLog := time.Now()
+	began, lastLog := time.Now(), time.Now()
+	remaining := w.m.RestoreRemaining.WithLabelValues(strconv.Itoa(int(p)))
+	remaining.Set(float64(to - from))
 	for next < to {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -111,12 +114,18 @@ func (w *Worker) replay(ctx context.Context, p int32, from, to int64) (int64, er
 			}
 			b = w.store.NewBatch()
 		}
+		remaining.Set(float64(to - next))
 		if time.Since(lastLog) > 5*time.Second {
-			w.log.Info("restore progress", "partition", p, "done", next-from, "total", to-from)
+			done, rate := next-from, float64(next-from)/time.Since(began).Seconds()
+			w.log.Info("restore progress", "partition", p, "done", done, "total", to-from,
+				"records_per_s", int64(rate), "eta", (time.Duration(float64(to-next)/max(rate, 1)) * time.Second).Round(time.Second))
 			lastLog = time.Now()
 		}
 	}
+	remaining.Set(0)
 	w.m.Restored.Add(float64(n))
+	w.log.Info("restore done", "partition", p, "records", n, "took", time.Since(began).Round(time.Millisecond),
+		"records_per_s", int64(float64(n)/max(time.Since(began).Seconds(), 1e-3)))
 	return n, nil
 }
 

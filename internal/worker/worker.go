@@ -34,6 +34,8 @@ type Worker struct {
 	mu     sync.Mutex // guards events, appended by rebalance callbacks
 	events []rebalanceEvent
 
+	standbys *standbys
+
 	// Committed state, touched only by the Run goroutine.
 	sources map[int32]*source
 	tasks   map[int32]*task
@@ -98,6 +100,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
+		kgo.ClientID(ClientIDPrefix + cfg.ID),
 		kgo.ConsumeTopics(topics.Ingestion, topics.Partitioned),
 		kgo.TransactionalID(TransactionalID(cfg.Group, cfg.ID)),
 		kgo.TransactionTimeout(cfg.TransactionTimeout),
@@ -121,7 +124,13 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
+	if w.standbys, err = newStandbys(w); err != nil {
+		w.store.Close()
+		w.adm.Close()
+		return nil, err
+	}
 	if w.sess, err = kgo.NewGroupTransactSession(opts...); err != nil {
+		w.standbys.cl.Close()
 		w.store.Close()
 		w.adm.Close()
 		return nil, err
@@ -146,7 +155,12 @@ func (w *Worker) Ready() bool { return w.ready.Load() }
 // leaves the group and closes the store. An error means the worker cannot go
 // on (its state is safe: restart it).
 func (w *Worker) Run(ctx context.Context) (err error) {
+	sbCtx, stopStandbys := context.WithCancel(ctx)
+	sbDone := make(chan struct{})
+	go func() { defer close(sbDone); w.standbys.run(sbCtx) }()
 	defer func() {
+		stopStandbys()
+		<-sbDone
 		w.sess.Close()
 		w.adm.Close()
 		if cerr := w.store.Close(); err == nil {
@@ -255,6 +269,7 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 					w.sources[p] = &source{pos: -1, maxTs: watermark.None, sent: watermark.None}
 				case ev.assigned && topic == topics.Partitioned:
 					w.ready.Store(false)
+					w.standbys.own(p)
 					tk, err := w.restore(ctx, p)
 					if err != nil {
 						return revoked, fmt.Errorf("restoring partition %d: %w", p, err)
@@ -265,10 +280,16 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 					revoked = true
 				case topic == topics.Partitioned:
 					delete(w.tasks, p)
+					w.standbys.disown(p)
 					revoked = true
 				}
 			}
 		}
+		kind := "revoked"
+		if ev.assigned {
+			kind = "assigned"
+		}
+		w.m.Rebalances.WithLabelValues(kind).Inc()
 		w.log.Info("partitions changed", "assigned", ev.assigned, "partitions", ev.parts)
 	}
 	if len(events) > 0 {

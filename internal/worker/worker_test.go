@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/catalog"
+	"github.com/counter-dev/counter/internal/partition"
 	"github.com/counter-dev/counter/internal/record"
 	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/testkit"
@@ -455,5 +456,59 @@ func TestIdempotencyRecordsExpire(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A worker restarted with its state directory replays only the changelog
+// tail, not the whole state, and goes on counting from it.
+func TestRestartReplaysOnlyTheTail(t *testing.T) {
+	brokers := testkit.StartBroker(t)
+	p := testkit.Policy(t, testGrace, "1m")
+	testkit.EnsureTopics(t, brokers, p, 2)
+	dir := t.TempDir()
+	const videos = 3000
+	prod := testkit.NewProducer(t, brokers)
+	ts := time.Now()
+	var recs []*kgo.Record
+	for i := 0; i < videos; i++ {
+		recs = append(recs, testkit.Like(fmt.Sprintf("v%d", i), ts))
+	}
+	prod.Send(recs...)
+
+	stop, regs := runWorkers(t, brokers, p, dir, 1)
+	deadline := time.Now().Add(20 * time.Second)
+	for sum(regs, "counter_worker_likes_counted_total") < videos {
+		if time.Now().After(deadline) {
+			t.Fatalf("counted %v of %d", sum(regs, "counter_worker_likes_counted_total"), videos)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	if n := sum(regs, "counter_worker_restored_records_total"); n != 0 {
+		t.Fatalf("first start replayed %v records", n)
+	}
+	prod.Send(testkit.Like("v0", ts))
+	stop, regs = runWorkers(t, brokers, p, dir, 1)
+	deadline = time.Now().Add(20 * time.Second)
+	for sum(regs, "counter_worker_likes_counted_total") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("restarted worker counted nothing")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	replayed := sum(regs, "counter_worker_restored_records_total")
+	t.Logf("state of %d keys; the restart replayed %v changelog records", videos, replayed)
+	if replayed > 20 {
+		t.Fatalf("restart replayed %v changelog records for a state of %d keys", replayed, videos)
+	}
+	st, err := store.Open(filepath.Join(dir, "w0"), testkit.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	win := window.Of(ts.UnixMilli(), 60000)
+	if c, _ := st.Count(store.CountKey(nil, partition.ForKey([]byte("v0"), 2), win, []byte("v0"))); c != 2 {
+		t.Fatalf("v0 counts %d after the restart, want 2", c)
 	}
 }

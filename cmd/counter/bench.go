@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/counter-dev/counter/internal/bench"
+	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/loadgen"
+)
+
+const benchSummary = "run a benchmark scenario against its own embedded broker and print its figures"
+
+// benchScenario is one scenario of counter bench.
+type benchScenario struct {
+	name, summary string
+	// flags registers the scenario's own flags and returns the function
+	// that runs it with the shared options.
+	flags func(fs *cli.FlagSet) func(ctx context.Context, o bench.Options) (*bench.Report, error)
+}
+
+func benchScenarios() []benchScenario {
+	return []benchScenario{
+		{"pipeline", "events/s of workers counting a preloaded backlog, vs a plain consumer reading it", pipelineFlags},
+		{"ingest", "requests/s and latency of the HTTP API taking likes, vs GET /healthz", ingestFlags},
+		{"restore", "keys/s and peak RSS of a fresh worker process restoring its changelog, vs a plain consumer", restoreFlags},
+		{"memory", "RSS of a worker process holding a state of --keys keys, vs an idle worker", memoryFlags},
+		{"latency", "like to Socket.IO push latency (not yet: comes with the live layer)", nil},
+	}
+}
+
+func runBench(ctx context.Context, args []string, stderr io.Writer) error {
+	return benchCommand(ctx, args, os.Stdout, stderr)
+}
+
+// benchCommand runs "counter bench <scenario> [flags]", printing the report
+// to stdout.
+func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		benchUsage(stderr)
+		if len(args) == 0 {
+			return usageError{errors.New("which scenario?")}
+		}
+		return flag.ErrHelp
+	}
+	var sc *benchScenario
+	for _, s := range benchScenarios() {
+		if s.name == args[0] {
+			sc = &s
+		}
+	}
+	if sc == nil {
+		benchUsage(stderr)
+		return usageError{fmt.Errorf("unknown scenario %q", args[0])}
+	}
+	if sc.flags == nil {
+		return fmt.Errorf("scenario %s: not yet; it measures the time from a like to its Socket.IO push and comes with the live layer", sc.name)
+	}
+	fs := cli.NewFlagSet("bench "+sc.name, sc.summary+`.
+Each figure is the median of --runs runs; the scenario starts its own broker
+(in a temporary directory), workers and API.`)
+	var (
+		o       bench.Options
+		asJSON  bool
+		lf      logFlags
+		binary  string
+		profile string
+	)
+	fs.IntVar(&o.Runs, "runs", 3, "runs per figure; figures are medians")
+	fs.IntVar(&o.Partitions, "partitions", 6, "partitions of every topic")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.StringVar(&profile, "profile-dir", "", "write CPU profiles (pprof) of the measured phases of the first run here")
+	fs.StringVar(&binary, "binary", "", "counter executable run as child worker processes (default: this one)")
+	lf.register(fs)
+	measure := sc.flags(fs)
+	if err := parse(fs, args[1:], stderr); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if binary == "" {
+		if binary, err = os.Executable(); err != nil {
+			return fmt.Errorf("finding this executable: %w", err)
+		}
+	}
+	o.Binary, o.ProfileDir, o.Logger = binary, profile, log
+	rep, err := measure(ctx, o)
+	if err != nil {
+		return err
+	}
+	return rep.Write(stdout, asJSON)
+}
+
+func benchUsage(w io.Writer) {
+	fmt.Fprint(w, "Usage: counter bench <scenario> [flags]\n\n"+benchSummary+".\n\nScenarios:\n")
+	for _, s := range benchScenarios() {
+		fmt.Fprintf(w, "  %-9s %s\n", s.name, s.summary)
+	}
+	fmt.Fprint(w, "\nRun \"counter bench <scenario> -h\" for a scenario's flags.\n")
+}
+
+func pipelineFlags(fs *cli.FlagSet) func(context.Context, bench.Options) (*bench.Report, error) {
+	var cfg bench.PipelineConfig
+	var dist string
+	fs.IntVar(&cfg.Events, "events", 5000000, "likes preloaded into the ingestion topic per workload")
+	fs.IntVar(&cfg.Videos, "videos", 100000, "distinct video ids")
+	fs.StringVar(&dist, "distribution", "zipf", "how video ids are drawn: uniform or zipf")
+	fs.IntVar(&cfg.Workers, "workers", 2, "workers, in this process, in one consumer group")
+	return func(ctx context.Context, o bench.Options) (*bench.Report, error) {
+		d, err := loadgen.ParseDistribution(dist)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		cfg.Options, cfg.Distribution, cfg.Span = o, d, 30*time.Minute
+		return bench.Pipeline(ctx, cfg)
+	}
+}
+
+func ingestFlags(fs *cli.FlagSet) func(context.Context, bench.Options) (*bench.Report, error) {
+	var cfg bench.IngestConfig
+	var dist string
+	fs.IntVar(&cfg.Connections, "connections", 64, "keep-alive connections of the load generator, one request in flight each")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long each kind of request is measured")
+	fs.IntVar(&cfg.Count, "count", 100, `likes per request of the batched phase ({"count":n})`)
+	fs.IntVar(&cfg.Videos, "videos", 100000, "distinct video ids")
+	fs.StringVar(&dist, "distribution", "zipf", "how video ids are drawn: uniform or zipf")
+	return func(ctx context.Context, o bench.Options) (*bench.Report, error) {
+		d, err := loadgen.ParseDistribution(dist)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		cfg.Options, cfg.Distribution = o, d
+		return bench.Ingest(ctx, cfg)
+	}
+}
+
+func restoreFlags(fs *cli.FlagSet) func(context.Context, bench.Options) (*bench.Report, error) {
+	var cfg bench.StateConfig
+	fs.IntVar(&cfg.Keys, "keys", 1000000, "distinct (video, window) keys of the state to restore")
+	return func(ctx context.Context, o bench.Options) (*bench.Report, error) {
+		cfg.Options = o
+		return bench.Restore(ctx, cfg)
+	}
+}
+
+func memoryFlags(fs *cli.FlagSet) func(context.Context, bench.Options) (*bench.Report, error) {
+	var cfg bench.StateConfig
+	fs.IntVar(&cfg.Keys, "keys", 1000000, "distinct (video, window) keys the worker holds")
+	fs.DurationVar(&cfg.Settle, "settle", 3*time.Second, "how long the worker runs after restoring before its memory is read")
+	return func(ctx context.Context, o bench.Options) (*bench.Report, error) {
+		cfg.Options = o
+		return bench.Memory(ctx, cfg)
+	}
+}

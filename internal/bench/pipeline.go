@@ -1,0 +1,185 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/counter-dev/counter/internal/loadgen"
+	"github.com/counter-dev/counter/internal/topics"
+)
+
+// PipelineConfig configures the pipeline scenario.
+type PipelineConfig struct {
+	Options
+	// Events is the number of likes preloaded per workload.
+	Events int
+	// Videos is the number of distinct video ids, drawn by Distribution.
+	Videos       int
+	Distribution loadgen.Distribution
+	// Workers run in this process, in one consumer group.
+	Workers int
+	// Span is how much event time the backlog covers.
+	Span time.Duration
+}
+
+// Pipeline runs the pipeline scenario: per workload (unkeyed raw ids as the
+// original producers send, then keyed by video id as the API sends) and per
+// run, it preloads Events likes into the ingestion topic of a fresh broker,
+// reads them with a plain read_committed consumer (the baseline), then
+// starts the workers from zero and times until every like is counted and
+// committed and every final is out, and checks the finals.
+func Pipeline(ctx context.Context, cfg PipelineConfig) (*Report, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Events < 1 || cfg.Videos < 1 || cfg.Workers < 1 || cfg.Workers > 64 || cfg.Span <= 0 {
+		return nil, fmt.Errorf("pipeline: need events, videos, 1 to 64 workers and a positive span")
+	}
+	rep := &Report{Scenario: "pipeline", Machine: ThisMachine(), Params: map[string]string{
+		"events": itoa(cfg.Events), "videos": itoa(cfg.Videos), "distribution": string(cfg.Distribution),
+		"workers": itoa(cfg.Workers), "partitions": itoa(cfg.Partitions), "runs": itoa(cfg.Runs),
+		"windows": "1m,5m,10m", "grace": Grace.String(), "span": cfg.Span.String(),
+	}}
+	ids := make([][]byte, cfg.Videos)
+	for i := range ids {
+		ids[i] = []byte(loadgen.VideoID(i))
+	}
+	s := newSeries()
+	for run := range cfg.Runs {
+		for _, keyed := range []bool{false, true} {
+			name := workloadName(keyed)
+			b := &backlog{events: cfg.Events, keyed: keyed, ids: ids, dist: cfg.Distribution, span: cfg.Span}
+			res, err := pipelineRun(ctx, cfg, b, run)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline %s, run %d: %w", name, run+1, err)
+			}
+			n := float64(cfg.Events)
+			s.add(name+": pipeline end to end", "events/s", n/res.pipeline.Seconds())
+			s.add(name+": plain consumer (baseline)", "events/s", n/res.baseline.Seconds())
+			s.add(name+": preload producer", "events/s", n/res.preload.Seconds())
+			s.add(name+": output records", "records", float64(res.outputs.finals+res.outputs.updates))
+			cfg.Logger.Info("bench: pipeline run done", "workload", name, "run", run+1,
+				"events_per_s", int(n/res.pipeline.Seconds()), "baseline_per_s", int(n/res.baseline.Seconds()),
+				"took", res.pipeline.Round(time.Millisecond), "finals", res.outputs.finals, "updates", res.outputs.updates)
+		}
+	}
+	targets := map[bool]string{false: "≥ 300K", true: "≥ 500K and ≥ 50% of baseline"}
+	for _, keyed := range []bool{false, true} {
+		name := workloadName(keyed)
+		rep.Figures = append(rep.Figures,
+			s.figure(name+": pipeline end to end", name+": plain consumer (baseline)", targets[keyed]),
+			s.baseline(name+": plain consumer (baseline)"),
+			s.figure(name+": preload producer", "", ""),
+			s.figure(name+": output records", "", ""))
+	}
+	rep.Notes = append(rep.Notes, "end to end: from starting the workers (empty state) until every like is committed and every final is out; correctness checked on the read_committed output topics")
+	return rep, nil
+}
+
+func workloadName(keyed bool) string {
+	if keyed {
+		return "keyed"
+	}
+	return "unkeyed"
+}
+
+// pipelineResult is one run of one workload.
+type pipelineResult struct {
+	preload, baseline, pipeline time.Duration
+	outputs                     outputCheck
+}
+
+func pipelineRun(ctx context.Context, cfg PipelineConfig, b *backlog, run int) (res pipelineResult, err error) {
+	c, err := startCluster(ctx, cfg.Options)
+	if err != nil {
+		return res, err
+	}
+	defer c.close()
+	log := cfg.Logger.With("workload", workloadName(b.keyed), "run", run+1)
+	log.Info("bench: preloading likes", "events", b.events)
+	if res.preload, err = preload(ctx, c, b, cfg.Options); err != nil {
+		return res, err
+	}
+	log.Info("bench: reading them with a plain consumer (baseline)")
+	if res.baseline, err = readBaseline(ctx, c, topics.Ingestion, int64(b.events)); err != nil {
+		return res, err
+	}
+	log.Info("bench: starting workers", "workers", cfg.Workers)
+	stopProfile := startProfile(cfg.Options, run, "pipeline-"+workloadName(b.keyed))
+	res.pipeline, err = timePipeline(ctx, c, cfg, b, quieter(log))
+	stopProfile()
+	if err != nil {
+		return res, err
+	}
+	log.Info("bench: checking the finals")
+	res.outputs, err = verifyOutputs(ctx, c, int64(b.events), b.finals)
+	return res, err
+}
+
+// timePipeline starts the workers and returns how long they took until
+// every final of the backlog was produced and everything was committed.
+func timePipeline(ctx context.Context, c *cluster, cfg PipelineConfig, b *backlog, log *slog.Logger) (time.Duration, error) {
+	var want float64
+	for _, n := range b.finals {
+		want += float64(n)
+	}
+	timeout := 5*time.Minute + time.Duration(b.events/10000)*time.Second
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	ws, err := startWorkers(ctx, c, cfg.Workers, log)
+	if err != nil {
+		return 0, err
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			ws.stop()
+			return 0, fmt.Errorf("not done after %v: %v finals of %v produced", timeout, ws.finals(), want)
+		case <-tick.C:
+		}
+		if err := ws.failed(); err != nil {
+			ws.stop()
+			return 0, err
+		}
+		if ws.finals() < want {
+			continue
+		}
+		done, err := settled(ctx, c, benchGroup)
+		if err != nil {
+			log.Warn("bench: cannot check progress", "err", err)
+		}
+		if done {
+			took := time.Since(start)
+			return took, ws.stop()
+		}
+	}
+}
+
+// quieter returns log with its workers' info messages dropped, unless
+// debug logging is on.
+func quieter(log *slog.Logger) *slog.Logger {
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		return log
+	}
+	return slog.New(minLevel{log.Handler(), slog.LevelWarn})
+}
+
+// minLevel drops records below its level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.level && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(a), m.level}
+}
+func (m minLevel) WithGroup(g string) slog.Handler { return minLevel{m.Handler.WithGroup(g), m.level} }

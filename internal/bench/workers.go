@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/counter-dev/counter/internal/topics"
+	"github.com/counter-dev/counter/internal/worker"
+)
+
+// benchGroup is the consumer group of the workers a scenario starts.
+const benchGroup = "counter-bench"
+
+// workerSet is a set of workers running in this process.
+type workerSet struct {
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	metrics []*worker.Metrics
+	mu      sync.Mutex
+	err     error // first failure of a worker
+}
+
+// startWorkers starts n workers against c, each with an empty state
+// directory, in one consumer group.
+func startWorkers(ctx context.Context, c *cluster, n int, log *slog.Logger) (*workerSet, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	ws := &workerSet{cancel: cancel}
+	for i := range n {
+		m := worker.NewMetrics(prometheus.NewRegistry())
+		w, err := worker.New(ctx, worker.Config{
+			Brokers: c.brokers, Group: benchGroup, ID: fmt.Sprintf("bench-%d", i),
+			StateDir: c.path(fmt.Sprintf("worker-%d", i)), Policy: policy(),
+			Logger: log, Metrics: m,
+		})
+		if err != nil {
+			ws.stop()
+			return nil, err
+		}
+		ws.metrics = append(ws.metrics, m)
+		ws.wg.Go(func() {
+			if err := w.Run(ctx); err != nil {
+				ws.mu.Lock()
+				ws.err = errors.Join(ws.err, fmt.Errorf("worker %d: %w", i, err))
+				ws.mu.Unlock()
+			}
+		})
+	}
+	return ws, nil
+}
+
+// failed returns the failures of workers so far.
+func (ws *workerSet) failed() error {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.err
+}
+
+// finals returns how many final records the workers produced, in committed
+// and aborted transactions alike.
+func (ws *workerSet) finals() float64 {
+	var n float64
+	for _, m := range ws.metrics {
+		n += counterValue(m.Finals)
+	}
+	return n
+}
+
+// stop stops the workers (each commits its open transaction) and waits.
+func (ws *workerSet) stop() error {
+	ws.cancel()
+	ws.wg.Wait()
+	return ws.failed()
+}
+
+func counterValue(c prometheus.Metric) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil || m.Counter == nil {
+		return 0
+	}
+	return m.Counter.GetValue()
+}
+
+// settled reports whether the group has committed offsets at the end of
+// every partition of the input topics, and no transaction is open on the
+// output topics: everything produced so far was consumed and committed.
+func settled(ctx context.Context, c *cluster, group string) (bool, error) {
+	committed, err := c.adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false, err
+	}
+	for _, t := range []string{topics.Ingestion, topics.Partitioned} {
+		ends, err := c.stableEnds(ctx, t)
+		if err != nil {
+			return false, err
+		}
+		for p, end := range ends {
+			if end == 0 {
+				continue
+			}
+			o, ok := committed.Lookup(t, p)
+			if !ok || o.Err != nil || o.At < end {
+				return false, nil
+			}
+		}
+	}
+	for _, s := range policy().Sizes {
+		open, err := openTransactions(ctx, c, topics.Output(s))
+		if err != nil || open {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// openTransactions reports whether topic has records of a transaction that
+// is neither committed nor aborted (its stable end is before its end).
+func openTransactions(ctx context.Context, c *cluster, topic string) (bool, error) {
+	stable, err := c.stableEnds(ctx, topic)
+	if err != nil {
+		return false, err
+	}
+	ends, err := c.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return false, err
+	}
+	open := false
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil || stable[o.Partition] < o.Offset {
+			open = true
+		}
+	})
+	return open, nil
+}
