@@ -11,12 +11,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/api"
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/clusterview"
 	"github.com/counter-dev/counter/internal/ingest"
+	"github.com/counter-dev/counter/internal/kafkalog"
 	"github.com/counter-dev/counter/internal/topics"
 	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/worker"
 )
 
 const apiSummary = "run only the HTTP API (ingestion, catalog, health, metrics)"
@@ -27,6 +32,8 @@ type apiFlags struct {
 	stage          string
 	corsOrigins    []string
 	produceTimeout time.Duration
+	group          string
+	standbys       int
 }
 
 func (a *apiFlags) register(fs *cli.FlagSet) {
@@ -34,6 +41,13 @@ func (a *apiFlags) register(fs *cli.FlagSet) {
 	fs.StringVar(&a.stage, "stage", api.DefaultStage, "first path segment of the API routes: /{stage}/videos/...")
 	fs.ListVar(&a.corsOrigins, "cors-origins", []string{"*"}, "browser origins allowed to call the API, comma-separated; * allows any")
 	fs.DurationVar(&a.produceTimeout, "produce-timeout", ingest.DefaultTimeout, "how long a like request waits for the broker before answering 503")
+}
+
+// registerCluster adds the flags of the cluster view (counter api only:
+// counter dev knows its workers' settings).
+func (a *apiFlags) registerCluster(fs *cli.FlagSet) {
+	fs.StringVar(&a.group, "group", worker.DefaultGroup, "consumer group of the workers, for GET /{stage}/cluster")
+	fs.IntVar(&a.standbys, "standby-replicas", 1, "the workers' --standby-replicas, for GET /{stage}/cluster")
 }
 
 func (a *apiFlags) check() error {
@@ -53,8 +67,18 @@ func (a *apiFlags) start(_ context.Context, brokers []string, _ []window.Size, r
 	if err != nil {
 		return nil, nil, err
 	}
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.WithLogger(kafkalog.New(log)))
+	if err != nil {
+		sink.Close()
+		return nil, nil, err
+	}
 	s := api.New(api.Config{Stage: a.stage, CORSOrigins: a.corsOrigins}, sink, reg, log)
-	return api.NewHTTPServer(a.httpAddr, s.Handler()), sink.Close, nil
+	s.Handle("GET /{stage}/cluster", clusterview.Handler(kadm.NewClient(admCl), a.group, a.stage, a.standbys))
+	closeAll := func() {
+		sink.Close()
+		admCl.Close()
+	}
+	return api.NewHTTPServer(a.httpAddr, s.Handler()), closeAll, nil
 }
 
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
@@ -67,6 +91,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	)
 	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
 	af.register(fs)
+	af.registerCluster(fs)
 	pf.register(fs)
 	lf.register(fs)
 	if err := parse(fs, args, stderr); err != nil {
