@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -66,5 +67,28 @@ func TestReadmeListsEveryFlag(t *testing.T) {
 				t.Errorf("README does not document %s of counter %s", flag, c.name)
 			}
 		}
+	}
+}
+
+func TestOpsHandler(t *testing.T) {
+	ready := false
+	h := opsHandler(newRegistry(), func() bool { return ready })
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz %d", code)
+	}
+	if code, _ := get("/readyz"); code != 503 {
+		t.Errorf("/readyz while restoring: %d", code)
+	}
+	ready = true
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz when ready: %d", code)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "go_goroutines") {
+		t.Errorf("/metrics %d", code)
 	}
 }

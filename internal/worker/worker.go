@@ -139,9 +139,11 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 }
 
 func (w *Worker) push(assigned bool, parts map[string][]int32) {
-	if len(parts) == 0 {
+	if len(parts) == 0 && !assigned {
 		return
 	}
+	// An empty assignment is kept: it marks the worker ready (an idle
+	// spare that owns nothing yet).
 	w.mu.Lock()
 	w.events = append(w.events, rebalanceEvent{assigned, parts})
 	w.mu.Unlock()
@@ -289,8 +291,10 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 		if ev.assigned {
 			kind = "assigned"
 		}
-		w.m.Rebalances.WithLabelValues(kind).Inc()
-		w.log.Info("partitions changed", "assigned", ev.assigned, "partitions", ev.parts)
+		if len(ev.parts) > 0 {
+			w.m.Rebalances.WithLabelValues(kind).Inc()
+			w.log.Info("partitions changed", "assigned", ev.assigned, "partitions", ev.parts)
+		}
 	}
 	if len(events) > 0 {
 		w.ready.Store(true)
