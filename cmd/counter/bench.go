@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -68,14 +69,12 @@ Each figure is the median of --runs runs; the scenario starts its own broker
 		o       bench.Options
 		asJSON  bool
 		lf      logFlags
-		binary  string
 		profile string
 	)
 	fs.IntVar(&o.Runs, "runs", 3, "runs per figure; figures are medians")
 	fs.IntVar(&o.Partitions, "partitions", 6, "partitions of every topic")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&profile, "profile-dir", "", "write CPU profiles (pprof) of the measured phases of the first run here")
-	fs.StringVar(&binary, "binary", "", "counter executable run as child worker processes (default: this one)")
 	lf.register(fs)
 	measure := sc.flags(fs)
 	if err := parse(fs, args[1:], stderr); err != nil {
@@ -85,13 +84,14 @@ Each figure is the median of --runs runs; the scenario starts its own broker
 	if err != nil {
 		return err
 	}
-	if binary == "" {
-		if binary, err = os.Executable(); err != nil {
-			return fmt.Errorf("finding this executable: %w", err)
-		}
+	if o.Binary, err = os.Executable(); err != nil {
+		return fmt.Errorf("finding this executable: %w", err)
 	}
-	o.Binary, o.ProfileDir, o.Logger = binary, profile, log
+	o.ProfileDir, o.Logger = profile, log
 	rep, err := measure(ctx, o)
+	if errors.Is(err, bench.ErrInvalid) {
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}
@@ -144,8 +144,10 @@ func ingestFlags(fs *cli.FlagSet) func(context.Context, bench.Options) (*bench.R
 func restoreFlags(fs *cli.FlagSet) func(context.Context, bench.Options) (*bench.Report, error) {
 	var cfg bench.StateConfig
 	fs.IntVar(&cfg.Keys, "keys", 1000000, "distinct (video, window) keys of the state to restore")
+	binary := binaryFlag(fs)
 	return func(ctx context.Context, o bench.Options) (*bench.Report, error) {
 		cfg.Options = o
+		cfg.Binary = cmp.Or(*binary, o.Binary)
 		return bench.Restore(ctx, cfg)
 	}
 }
@@ -154,8 +156,17 @@ func memoryFlags(fs *cli.FlagSet) func(context.Context, bench.Options) (*bench.R
 	var cfg bench.StateConfig
 	fs.IntVar(&cfg.Keys, "keys", 1000000, "distinct (video, window) keys the worker holds")
 	fs.DurationVar(&cfg.Settle, "settle", 3*time.Second, "how long the worker runs after restoring before its memory is read")
+	binary := binaryFlag(fs)
 	return func(ctx context.Context, o bench.Options) (*bench.Report, error) {
 		cfg.Options = o
+		cfg.Binary = cmp.Or(*binary, o.Binary)
 		return bench.Memory(ctx, cfg)
 	}
+}
+
+// binaryFlag registers --binary, the executable of the measured workers.
+func binaryFlag(fs *cli.FlagSet) *string {
+	var binary string
+	fs.StringVar(&binary, "binary", "", "counter executable to run the measured worker processes with (default: this one)")
+	return &binary
 }

@@ -26,6 +26,8 @@ func commands() []command {
 		{"broker", brokerSummary, runBroker},
 		{"worker", workerSummary, runWorker},
 		{"api", apiSummary, runAPI},
+		{"bench", benchSummary, runBench},
+		{"load", loadSummary, runLoad},
 	}
 }
 

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -35,12 +36,20 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// ErrInvalid is wrapped by the errors of scenarios given an invalid
+// configuration.
+var ErrInvalid = errors.New("invalid configuration")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
 func (o *Options) check() error {
 	if o.Runs < 1 || o.Runs > 100 {
-		return fmt.Errorf("runs %d: want 1 to 100", o.Runs)
+		return invalid("runs %d: want 1 to 100", o.Runs)
 	}
 	if o.Partitions < 1 || o.Partitions > 1000 {
-		return fmt.Errorf("partitions %d: want 1 to 1000", o.Partitions)
+		return invalid("partitions %d: want 1 to 1000", o.Partitions)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

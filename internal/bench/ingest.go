@@ -46,7 +46,7 @@ func Ingest(ctx context.Context, cfg IngestConfig) (*Report, error) {
 		return nil, err
 	}
 	if cfg.Connections < 1 || cfg.Duration <= 0 || cfg.Count < 1 || cfg.Count > api.MaxCount || cfg.Videos < 1 {
-		return nil, fmt.Errorf("ingest: need connections, a positive duration, videos and a count of 1 to %d", api.MaxCount)
+		return nil, invalid("ingest: need connections, a positive duration, videos and a count of 1 to %d", api.MaxCount)
 	}
 	rep := &Report{Scenario: "ingest", Machine: ThisMachine(), Params: map[string]string{
 		"connections": itoa(cfg.Connections), "duration": cfg.Duration.String(), "count": itoa(cfg.Count),

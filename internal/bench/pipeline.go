@@ -35,7 +35,7 @@ func Pipeline(ctx context.Context, cfg PipelineConfig) (*Report, error) {
 		return nil, err
 	}
 	if cfg.Events < 1 || cfg.Videos < 1 || cfg.Workers < 1 || cfg.Workers > 64 || cfg.Span <= 0 {
-		return nil, fmt.Errorf("pipeline: need events, videos, 1 to 64 workers and a positive span")
+		return nil, invalid("pipeline: need events, videos, 1 to 64 workers and a positive span")
 	}
 	rep := &Report{Scenario: "pipeline", Machine: ThisMachine(), Params: map[string]string{
 		"events": itoa(cfg.Events), "videos": itoa(cfg.Videos), "distribution": string(cfg.Distribution),

@@ -11,7 +11,7 @@ import (
 )
 
 func TestPipeline(t *testing.T) {
-	events := 200000
+	events := 30000
 	if testing.Short() {
 		events = 20000
 	}
@@ -28,7 +28,7 @@ func TestPipeline(t *testing.T) {
 func TestIngest(t *testing.T) {
 	rep, err := Ingest(context.Background(), IngestConfig{
 		Options:     Options{Runs: 1, Partitions: 6, Logger: testkit.Logger()},
-		Connections: 64, Duration: 3 * time.Second, Count: 100, Videos: 10000, Distribution: loadgen.Zipf,
+		Connections: 64, Duration: time.Second, Count: 100, Videos: 10000, Distribution: loadgen.Zipf,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,10 @@ func (cfg *StateConfig) check() error {
 		return err
 	}
 	if cfg.Keys < 1 || cfg.Keys > 1e9 {
-		return fmt.Errorf("keys %d: want 1 to 1e9", cfg.Keys)
+		return invalid("keys %d: want 1 to 1e9", cfg.Keys)
+	}
+	if cfg.Settle < 0 {
+		return invalid("settle %v is negative", cfg.Settle)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -25,7 +26,8 @@ type KafkaConfig struct {
 	// Rate is the most likes per second; 0 produces as fast as the
 	// producer's buffer drains.
 	Rate float64
-	// Count likes of one video are produced together (one "request").
+	// Count likes of one video are produced together (one "request",
+	// acknowledged when all its records are).
 	Count int
 	// Duration bounds the run; MaxLikes, when positive, too.
 	Duration time.Duration
@@ -63,13 +65,17 @@ func RunKafka(ctx context.Context, cfg KafkaConfig, s *Stats) (Result, error) {
 		ids[i] = []byte(id)
 	}
 	promise := func(r *kgo.Record, err error) {
+		b := r.Context.Value(batchKey{}).(*batch)
 		if err != nil {
 			s.fail("kafka: " + err.Error())
-			return
+			b.failed.Store(true)
+		} else {
+			s.Acked.Add(1)
 		}
-		s.Latency.Record(time.Since(r.Context.Value(sentAt{}).(time.Time)))
-		s.Requests.Add(1)
-		s.Acked.Add(1)
+		if b.pending.Add(-1) == 0 && !b.failed.Load() {
+			s.Latency.Record(time.Since(b.sent))
+			s.Requests.Add(1)
+		}
 	}
 	start := time.Now()
 	var rate float64
@@ -84,7 +90,9 @@ func RunKafka(ctx context.Context, cfg KafkaConfig, s *Stats) (Result, error) {
 	for p.take(ctx) {
 		id := ids[pick.Next()]
 		now := time.Now()
-		rctx := context.WithValue(ctx, sentAt{}, now)
+		b := &batch{sent: now}
+		b.pending.Store(int32(cfg.Count))
+		rctx := context.WithValue(ctx, batchKey{}, b)
 		for range cfg.Count {
 			r := &kgo.Record{Value: id, Timestamp: now, Context: rctx}
 			if cfg.Keyed {
@@ -104,5 +112,13 @@ func RunKafka(ctx context.Context, cfg KafkaConfig, s *Stats) (Result, error) {
 	return s.Result(elapsed), nil
 }
 
-// sentAt is the record context key of the time a like was produced.
-type sentAt struct{}
+// batch is the likes of one video produced together: a "request", done
+// when all its records are acknowledged.
+type batch struct {
+	sent    time.Time
+	pending atomic.Int32
+	failed  atomic.Bool
+}
+
+// batchKey is the record context key of a record's batch.
+type batchKey struct{}

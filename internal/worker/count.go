@@ -355,7 +355,7 @@ func (w *Worker) output(t *txn, win window.Window, id []byte, c uint64, final bo
 		Partition: partition.ForKey(key, n),
 		Key:       key,
 		Value:     val,
-	}, t.promise(false))
+	}, t.sent)
 	if final {
 		w.m.Finals.Inc()
 	} else {
@@ -373,7 +373,7 @@ func (w *Worker) changelog(t *txn, p int32, stateKey, value []byte) {
 	if value != nil {
 		rec.Value = t.value(value)
 	}
-	w.sess.Produce(context.Background(), rec, t.promise(true))
+	w.sess.Produce(context.Background(), rec, t.sentChangelog)
 }
 
 // apply makes a committed transaction the committed state: the store gets

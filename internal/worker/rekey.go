@@ -59,7 +59,7 @@ func (w *Worker) rekey(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 			Value:     id,
 			Timestamp: r.Timestamp,
 			Headers:   r.Headers, // carries the Idempotency-Key of API likes
-		}, t.promise(false))
+		}, t.sent)
 		w.m.Rekeyed.Inc()
 	}
 	return nil
@@ -100,7 +100,7 @@ func (w *Worker) deadLetter(t *txn, r *kgo.Record, reason, detail string, extra 
 		Timestamp: r.Timestamp,
 		Headers:   append(headers, r.Headers...),
 	}
-	w.sess.Produce(context.Background(), dl, t.promise(false))
+	w.sess.Produce(context.Background(), dl, t.sent)
 	w.m.DeadLettered.WithLabelValues(reason).Inc()
 }
 
@@ -144,7 +144,7 @@ func (w *Worker) tick(ctx context.Context, t *txn) error {
 				Topic:     topics.Partitioned,
 				Partition: q,
 				Headers:   []kgo.RecordHeader{{Key: record.MarkHeader, Value: mark}},
-			}, t.promise(false))
+			}, t.sent)
 		}
 		t.source(p).sent = wm
 		w.m.Marks.Add(float64(nPart))
@@ -228,7 +228,7 @@ func (w *Worker) demo(ctx context.Context, t *txn) error {
 		Partition: partition.ForKey(id, w.layout[topics.Ingestion]),
 		Key:       id,
 		Value:     id,
-	}, t.promise(false))
+	}, t.sent)
 	w.changelog(t, 0, store.DemoKey(0), store.EncodeInt64(k))
 	t.demoTick = k
 	w.m.DemoLikes.Inc()

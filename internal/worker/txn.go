@@ -29,13 +29,19 @@ type txn struct {
 	// them out of one growing buffer saves an allocation per record.
 	buf []byte
 
+	// Promises of produced records, made once per transaction rather than
+	// once per record.
+	sent, sentChangelog func(*kgo.Record, error)
+
 	mu           sync.Mutex // guards the fields below, set by produce promises
 	produceErr   error
 	changelogEnd map[int32]int64 // partition -> last changelog offset produced
 }
 
 func newTxn() *txn {
-	return &txn{sources: map[int32]*sourceTxn{}, tasks: map[int32]*taskTxn{}, changelogEnd: map[int32]int64{}}
+	t := &txn{sources: map[int32]*sourceTxn{}, tasks: map[int32]*taskTxn{}, changelogEnd: map[int32]int64{}}
+	t.sent, t.sentChangelog = t.promise(false), t.promise(true)
+	return t
 }
 
 // sourceTxn is the pending progress of one ingestion partition.
