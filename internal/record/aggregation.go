@@ -23,20 +23,35 @@ type Aggregation struct {
 
 // AppendAggregation appends the JSON of an aggregation to dst. It writes the
 // JSON by hand because it runs once per output record; label and id need no
-// escaping (labels are generated, ids are validated to [A-Za-z0-9._:-]), but
-// they are quoted with strconv to stay correct whatever they hold.
+// escaping (labels are generated, ids are validated to [A-Za-z0-9._:-]).
 func AppendAggregation(dst []byte, label, id string, count uint64, startMs, endMs int64, final bool) []byte {
-	dst = append(dst, `{"type":`...)
-	dst = strconv.AppendQuote(dst, label)
-	dst = append(dst, `,"video_uid":`...)
-	dst = strconv.AppendQuote(dst, id)
-	dst = append(dst, `,"count":`...)
-	dst = strconv.AppendUint(dst, count, 10)
-	dst = append(dst, `,"window_start":"`...)
+	return AppendAggregationWith(dst, label, []byte(id), count, AppendBounds(nil, startMs, endMs), final)
+}
+
+// AppendBounds appends the window bounds part of an aggregation,
+// `"window_start":"…","window_end":"…"`, for AppendAggregationWith: a worker
+// formats it once per window rather than once per record.
+func AppendBounds(dst []byte, startMs, endMs int64) []byte {
+	dst = append(dst, `"window_start":"`...)
 	dst = AppendTime(dst, startMs)
 	dst = append(dst, `","window_end":"`...)
 	dst = AppendTime(dst, endMs)
-	dst = append(dst, `","final":`...)
+	return append(dst, '"')
+}
+
+// AppendAggregationWith is AppendAggregation with the bounds preformatted by
+// AppendBounds and the id as bytes. The id must be a valid video id (see
+// package videoid), which needs no JSON escaping; label likewise.
+func AppendAggregationWith(dst []byte, label string, id []byte, count uint64, bounds []byte, final bool) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, label...)
+	dst = append(dst, `","video_uid":"`...)
+	dst = append(dst, id...)
+	dst = append(dst, `","count":`...)
+	dst = strconv.AppendUint(dst, count, 10)
+	dst = append(dst, ',')
+	dst = append(dst, bounds...)
+	dst = append(dst, `,"final":`...)
 	dst = strconv.AppendBool(dst, final)
 	return append(dst, '}')
 }

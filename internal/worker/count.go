@@ -206,9 +206,13 @@ func (tt *taskTxn) addMark(tk *task, m record.Mark) {
 func (tt *taskTxn) increment(st *store.Store, tk *task, win window.Window, key []byte) error {
 	c, ok := tt.dirty[string(key)]
 	if !ok {
-		var err error
-		if c, err = st.Count(key); err != nil {
-			return err
+		// A window without committed state has no stored counts: skip
+		// the store lookup (most keys of a replayed backlog).
+		if _, stored := tk.windows[win]; stored {
+			var err error
+			if c, err = st.Count(key); err != nil {
+				return err
+			}
 		}
 		k := string(key)
 		tt.windows[win] = append(tt.windows[win], k)
@@ -257,7 +261,7 @@ func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 		if !closing && !gone {
 			continue
 		}
-		err := w.eachCount(tk.partition, win, tt, func(id []byte, c uint64, key []byte) {
+		err := w.eachCount(tk.partition, win, tk, tt, func(id []byte, c uint64, key []byte) {
 			if closing {
 				w.output(t, win, id, c, true)
 			}
@@ -301,7 +305,14 @@ func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 
 // eachCount calls fn for every count of window win: the stored ones with
 // this transaction's changes applied, and the new ones.
-func (w *Worker) eachCount(p int32, win window.Window, tt *taskTxn, fn func(id []byte, c uint64, key []byte)) error {
+func (w *Worker) eachCount(p int32, win window.Window, tk *task, tt *taskTxn, fn func(id []byte, c uint64, key []byte)) error {
+	if _, stored := tk.windows[win]; !stored {
+		for _, k := range tt.windows[win] {
+			_, _, id, _ := store.ParseCountKey([]byte(k))
+			fn(id, tt.dirty[k], []byte(k))
+		}
+		return nil
+	}
 	seen := map[string]bool{}
 	err := w.store.ScanWindow(p, win, func(id []byte, c uint64) error {
 		key := store.CountKey(nil, p, win, id)
@@ -325,34 +336,31 @@ func (w *Worker) eachCount(p int32, win window.Window, tt *taskTxn, fn func(id [
 }
 
 func (w *Worker) label(win window.Window) string {
-	if s, ok := w.cfg.Policy.SizeOf(win.Size); ok {
-		return s.Label
+	if s, ok := w.sizes[win.Size]; ok {
+		return s.label
 	}
 	return window.NewSize(win.Size).Label
 }
 
-func (w *Worker) outputTopic(win window.Window) string {
-	if s, ok := w.cfg.Policy.SizeOf(win.Size); ok {
-		return topics.Output(s)
-	}
-	return topics.Output(window.NewSize(win.Size))
-}
-
 // output produces one aggregation record.
 func (w *Worker) output(t *txn, win window.Window, id []byte, c uint64, final bool) {
-	topic := w.outputTopic(win)
-	n, ok := w.layout[topic]
+	s, ok := w.sizes[win.Size]
 	if !ok {
-		// State of a window size no longer configured: its topic is not
-		// in the layout; its finals cannot be written anywhere useful.
+		// State of a window size no longer configured: it has no output
+		// topic; its counts are dropped with its state.
 		return
 	}
+	bounds, ok := t.bounds[win]
+	if !ok {
+		bounds = record.AppendBounds(nil, win.Start, win.End())
+		t.bounds[win] = bounds
+	}
 	var scratch [256]byte
-	val := t.value(record.AppendAggregation(scratch[:0], w.label(win), string(id), c, win.Start, win.End(), final))
+	val := t.value(record.AppendAggregationWith(scratch[:0], s.label, id, c, bounds, final))
 	key := t.value(id)
 	w.sess.Produce(context.Background(), &kgo.Record{
-		Topic:     topic,
-		Partition: partition.ForKey(key, n),
+		Topic:     s.topic,
+		Partition: partition.ForKey(key, s.partitions),
 		Key:       key,
 		Value:     val,
 	}, t.sent)

@@ -29,6 +29,8 @@ type txn struct {
 	// them out of one growing buffer saves an allocation per record.
 	buf []byte
 
+	bounds map[window.Window][]byte // formatted window bounds of outputs
+
 	// Promises of produced records, made once per transaction rather than
 	// once per record.
 	sent, sentChangelog func(*kgo.Record, error)
@@ -39,7 +41,8 @@ type txn struct {
 }
 
 func newTxn() *txn {
-	t := &txn{sources: map[int32]*sourceTxn{}, tasks: map[int32]*taskTxn{}, changelogEnd: map[int32]int64{}}
+	t := &txn{sources: map[int32]*sourceTxn{}, tasks: map[int32]*taskTxn{}, changelogEnd: map[int32]int64{},
+		bounds: map[window.Window][]byte{}}
 	t.sent, t.sentChangelog = t.promise(false), t.promise(true)
 	return t
 }

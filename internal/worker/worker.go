@@ -29,7 +29,8 @@ type Worker struct {
 	adm     *kadm.Client
 	store   *store.Store
 	layout  topics.Layout
-	outputs []string // output topic per window size, in Policy.Sizes order
+	outputs []string           // output topic per window size, in Policy.Sizes order
+	sizes   map[int64]sizeInfo // by window size in ms
 
 	mu     sync.Mutex // guards events, appended by rebalance callbacks
 	events []rebalanceEvent
@@ -40,6 +41,13 @@ type Worker struct {
 	sources map[int32]*source
 	tasks   map[int32]*task
 	ready   atomic.Bool // every owned task restored
+}
+
+// sizeInfo is what outputs of one window size need.
+type sizeInfo struct {
+	label      string
+	topic      string
+	partitions int32
 }
 
 // source is an ingestion partition this worker re-keys.
@@ -92,6 +100,10 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if w.layout[topics.Changelog] != w.layout[topics.Partitioned] {
 		w.adm.Close()
 		return nil, fmt.Errorf("%s and %s must have the same number of partitions", topics.Changelog, topics.Partitioned)
+	}
+	w.sizes = map[int64]sizeInfo{}
+	for _, s := range cfg.Policy.Sizes {
+		w.sizes[s.Millis] = sizeInfo{label: s.Label, topic: topics.Output(s), partitions: w.layout[topics.Output(s)]}
 	}
 	if w.store, err = store.Open(cfg.StateDir, w.log); err != nil {
 		w.adm.Close()
