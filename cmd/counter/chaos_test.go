@@ -17,6 +17,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/api"
 	"github.com/counter-dev/counter/internal/record"
 	"github.com/counter-dev/counter/internal/topics"
 	"github.com/counter-dev/counter/internal/window"
@@ -109,13 +110,16 @@ func (l *chaosLoad) post(c *http.Client, r *request, key string) (time.Time, boo
 		return time.Time{}, false
 	}
 	var ans struct {
-		Accepted  int       `json:"accepted"`
-		Timestamp time.Time `json:"timestamp"`
+		Accepted int `json:"accepted"`
 	}
+	ts, err := time.Parse(time.RFC3339Nano, resp.Header.Get(api.EventTimeHeader))
 	if err := json.Unmarshal(body, &ans); err != nil || ans.Accepted != r.count {
 		return time.Time{}, false
 	}
-	return ans.Timestamp, true
+	if err != nil {
+		return time.Time{}, false
+	}
+	return ts, true
 }
 
 // Acceptance (scale-out issue) 1: a broker process, 3 worker processes and

@@ -226,6 +226,7 @@ func waitTotals(t *testing.T, brokers []string, sizes []string, acked map[string
 	totals := map[string]map[string]uint64{} // type -> video -> sum of finals
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	settle := time.Time{} // when the totals first matched; they must stay so for a second
 	for {
 		done := true
 		for _, s := range sizes {
@@ -235,11 +236,18 @@ func waitTotals(t *testing.T, brokers []string, sizes []string, acked map[string
 				}
 			}
 		}
-		if done {
+		switch {
+		case done && settle.IsZero():
+			settle = time.Now()
+		case done && time.Since(settle) > time.Second:
 			return
+		case !done && !settle.IsZero():
+			t.Fatalf("finals went past the acknowledged likes: totals %v, acknowledged %v", totals, acked)
 		}
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
+		pollCtx, pollCancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		fs := cl.PollFetches(pollCtx)
+		pollCancel()
+		if ctx.Err() != nil && !done {
 			t.Fatalf("finals do not add up to the acknowledged likes after %v: totals %v, acknowledged %v", timeout, totals, acked)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
@@ -262,4 +270,34 @@ func waitTotals(t *testing.T, brokers []string, sizes []string, acked map[string
 			totals[a.Type][a.VideoUID] += a.Count
 		})
 	}
+}
+
+// Acceptance (scale-out issue) 5: the same Idempotency-Key twice: the likes
+// are counted once and both answers have the same body.
+func TestIdempotencyKeyThroughTheAPI(t *testing.T) {
+	kafkaPort := freePort(t)
+	p := start(t, "dev", "--data-dir", t.TempDir(), "--kafka-port", fmt.Sprint(kafkaPort), "--http-addr", "127.0.0.1:0",
+		"--windows", "2s", "--grace", "500ms", "--demo-interval", "0", "--partitions", "2")
+	base := "http://" + p.waitLog(t, "counter is running", 30*time.Second)["http"].(string)
+	post := func(key string) string {
+		req, _ := http.NewRequest("POST", base+"/dev/videos/idem-video/likes", strings.NewReader(`{"count":3}`))
+		req.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		return string(body)
+	}
+	first, second := post("order-1"), post("order-1")
+	if first != second {
+		t.Errorf("retry answered %q, the original %q", second, first)
+	}
+	post("order-2") // another request: counted
+	waitTotals(t, []string{fmt.Sprintf("127.0.0.1:%d", kafkaPort)}, []string{"2s"}, map[string]int{"idem-video": 6}, 20*time.Second)
+	p.stop(t, syscall.SIGTERM)
 }

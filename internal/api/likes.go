@@ -103,18 +103,23 @@ func (s *Server) sinkFailed(w http.ResponseWriter, r *http.Request, id string, e
 	}
 }
 
-// writeAccepted answers {"video_id": id, "accepted": n, "timestamp": ts}:
-// ts is the likes' event time, which decides their windows. id is a valid
-// video identifier, so it needs no JSON escaping.
+// EventTimeHeader carries, in a 200 answer to a like request, the likes'
+// event time (RFC 3339, milliseconds), which decides their windows. It is a
+// header so that the body of a retried idempotent request is the same as
+// the original's.
+const EventTimeHeader = "Counter-Event-Time"
+
+// writeAccepted answers {"video_id": id, "accepted": n}, the event time ts
+// in EventTimeHeader. id is a valid video identifier, so it needs no JSON
+// escaping.
 func writeAccepted(w http.ResponseWriter, id string, n int, ts time.Time) {
-	b := make([]byte, 0, 96+len(id))
+	w.Header().Set(EventTimeHeader, ts.UTC().Format(time.RFC3339Nano))
+	b := make([]byte, 0, 64+len(id))
 	b = append(b, `{"video_id":"`...)
 	b = append(b, id...)
 	b = append(b, `","accepted":`...)
 	b = strconv.AppendInt(b, int64(n), 10)
-	b = append(b, `,"timestamp":"`...)
-	b = ts.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, "\"}\n"...)
+	b = append(b, "}\n"...)
 	writeJSON(w, http.StatusOK, b)
 }
 

@@ -99,9 +99,12 @@ func TestLikesAccepted(t *testing.T) {
 		w := f.do("POST", likesPath, tc.body)
 		after := time.Now()
 		m := decode(t, w)
-		ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(m["timestamp"]))
-		if w.Code != 200 || m["video_id"] != goodID || m["accepted"] != tc.want || err != nil || ts.Before(before) || ts.After(after) || len(m) != 3 {
-			t.Errorf("body %q: %d %q, want 200 with video_id, accepted %v and the likes' timestamp", tc.body, w.Code, w.Body.String(), tc.want)
+		ts, err := time.Parse(time.RFC3339Nano, w.Header().Get(EventTimeHeader))
+		if w.Code != 200 || m["video_id"] != goodID || m["accepted"] != tc.want || len(m) != 2 {
+			t.Errorf("body %q: %d %q, want 200 with video_id and accepted %v", tc.body, w.Code, w.Body.String(), tc.want)
+		}
+		if err != nil || ts.Before(before) || ts.After(after) {
+			t.Errorf("event time header %q, want a time between %v and %v", w.Header().Get(EventTimeHeader), before, after)
 		}
 	}
 	if got, want := f.sink.got(), goodID+"*1,"+goodID+"*1,"+goodID+"*5"; got != want {
@@ -550,10 +553,14 @@ func TestLikesIdempotencyKey(t *testing.T) {
 		f.srv.Handler().ServeHTTP(w, r)
 		return w
 	}
-	if w := req("order-42:retry"); w.Code != 200 {
-		t.Fatalf("valid key: %d %s", w.Code, w.Body.String())
+	first := req("order-42:retry")
+	if first.Code != 200 {
+		t.Fatalf("valid key: %d %s", first.Code, first.Body.String())
 	}
-	if got, want := f.sink.got(), goodID+"*2#order-42:retry"; got != want {
+	if again := req("order-42:retry"); again.Code != 200 || again.Body.String() != first.Body.String() {
+		t.Errorf("retry answered %d %q, the original %q", again.Code, again.Body.String(), first.Body.String())
+	}
+	if got, want := f.sink.got(), goodID+"*2#order-42:retry,"+goodID+"*2#order-42:retry"; got != want {
 		t.Errorf("sink got %s, want %s", got, want)
 	}
 	for _, bad := range [][]string{{""}, {"has space"}, {strings.Repeat("k", MaxIdempotencyKeyLen+1)}, {"a", "b"}, {"caf\u00e9"}} {
