@@ -150,6 +150,24 @@ func (s *Store) Windows(p int32) ([]window.Window, error) {
 	return out, it.Error()
 }
 
+// CountKeys returns how many counts partition p holds.
+func (s *Store) CountKeys(p int32) (int64, error) {
+	lo := append(appendPartition(nil, p), kindCount)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return 0, err
+	}
+	return n, it.Close()
+}
+
 // Watermarks returns the per-source watermarks stored for partition p.
 func (s *Store) Watermarks(p int32) (map[int32]watermark.Mark, error) {
 	lo := append(appendPartition(nil, p), kindWatermark)

@@ -214,6 +214,9 @@ func (tt *taskTxn) increment(st *store.Store, tk *task, win window.Window, key [
 				return err
 			}
 		}
+		if c == 0 {
+			tt.newKeys++
+		}
 		k := string(key)
 		tt.windows[win] = append(tt.windows[win], k)
 		tt.dirty[k] = c + 1
@@ -267,6 +270,7 @@ func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 			}
 			if gone {
 				w.changelog(t, tk.partition, key, nil)
+				tt.goneKeys++
 			}
 		})
 		if err != nil {
@@ -421,6 +425,8 @@ func (w *Worker) apply(t *txn) error {
 			tk.marks[s] = m
 		}
 		tk.wm = tt.wm
+		tk.keys += tt.newKeys - tt.goneKeys
+		w.stateKeys += tt.newKeys - tt.goneKeys
 		for win := range tt.windows {
 			tk.windows[win] = struct{}{}
 		}
@@ -437,6 +443,7 @@ func (w *Worker) apply(t *txn) error {
 	if err := b.Commit(); err != nil {
 		return fmt.Errorf("writing committed state: %w", err)
 	}
+	w.m.StateKeys.Set(float64(w.stateKeys))
 	for p, st := range t.sources {
 		src := w.sources[p]
 		if src == nil {

@@ -28,6 +28,7 @@ type Metrics struct {
 	Standbys         prometheus.Gauge
 	StandbyRecords   prometheus.Counter
 	RestoreRemaining *prometheus.GaugeVec
+	StateKeys        prometheus.Gauge
 }
 
 // NewMetrics registers a worker's metrics in reg. Several workers in one
@@ -73,7 +74,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Changelog records applied to standby copies."})
 	m.RestoreRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "counter_worker_restore_remaining_records",
 		Help: "Changelog records left to replay before a partition is ready (0 when ready)."}, []string{"partition"})
-	reg.MustRegister(m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
+	m.StateKeys = prometheus.NewGauge(prometheus.GaugeOpts{Name: "counter_worker_state_keys",
+		Help: "Window counts (video, window) held in the local store for the partitions owned."})
+	reg.MustRegister(m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
 		m.WindowsClosed, m.Finals, m.Updates, m.Lag, m.Restored, m.Marks, m.DemoLikes, m.Partitions)
 	for _, r := range videoid.Reasons {
 		m.DeadLettered.WithLabelValues(string(r))

@@ -143,11 +143,15 @@ func (w *Worker) loadTask(p int32, replayed int64, took time.Duration) (*task, e
 	if err != nil {
 		return nil, err
 	}
-	tk := &task{partition: p, marks: marks, wm: watermark.Combine(marks), windows: map[window.Window]struct{}{}, demoTick: demo}
+	keys, err := w.store.CountKeys(p)
+	if err != nil {
+		return nil, err
+	}
+	tk := &task{partition: p, keys: keys, marks: marks, wm: watermark.Combine(marks), windows: map[window.Window]struct{}{}, demoTick: demo}
 	for _, win := range wins {
 		tk.windows[win] = struct{}{}
 	}
-	w.log.Info("partition ready", "partition", p, "replayed", replayed, "windows", len(wins),
+	w.log.Info("partition ready", "partition", p, "replayed", replayed, "windows", len(wins), "keys", keys,
 		"took", took.Round(time.Millisecond))
 	return tk, nil
 }

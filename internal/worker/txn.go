@@ -62,6 +62,9 @@ type taskTxn struct {
 	windows map[window.Window][]string
 	expired []window.Window // windows deleted at commit
 
+	newKeys  int64 // counts created
+	goneKeys int64 // counts deleted with expired windows
+
 	dedup     map[string]store.Dedup // idempotency records changed
 	dedupGone []string               // idempotency records expired
 }

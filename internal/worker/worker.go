@@ -38,9 +38,10 @@ type Worker struct {
 	standbys *standbys
 
 	// Committed state, touched only by the Run goroutine.
-	sources map[int32]*source
-	tasks   map[int32]*task
-	ready   atomic.Bool // every owned task restored
+	sources   map[int32]*source
+	tasks     map[int32]*task
+	stateKeys int64       // counts held by the owned tasks
+	ready     atomic.Bool // every owned task restored
 }
 
 // sizeInfo is what outputs of one window size need.
@@ -64,6 +65,7 @@ type task struct {
 	wm        int64
 	windows   map[window.Window]struct{} // windows with state in the store
 	demoTick  int64                      // last demo tick sent (partition 0 only)
+	keys      int64                      // counts in the store
 }
 
 type rebalanceEvent struct {
@@ -289,10 +291,14 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 						return revoked, fmt.Errorf("restoring partition %d: %w", p, err)
 					}
 					w.tasks[p] = tk
+					w.stateKeys += tk.keys
 				case topic == topics.Ingestion:
 					delete(w.sources, p)
 					revoked = true
 				case topic == topics.Partitioned:
+					if tk := w.tasks[p]; tk != nil {
+						w.stateKeys -= tk.keys
+					}
 					delete(w.tasks, p)
 					w.standbys.disown(p)
 					revoked = true
@@ -312,6 +318,7 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 		w.ready.Store(true)
 		w.m.Partitions.WithLabelValues(topics.Ingestion).Set(float64(len(w.sources)))
 		w.m.Partitions.WithLabelValues(topics.Partitioned).Set(float64(len(w.tasks)))
+		w.m.StateKeys.Set(float64(w.stateKeys))
 	}
 	return revoked, nil
 }

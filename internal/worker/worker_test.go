@@ -78,7 +78,7 @@ func sum(regs []*prometheus.Registry, name string, labels ...string) float64 {
 					match = match && found
 				}
 				if match {
-					total += m.GetCounter().GetValue()
+					total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 				}
 			}
 		}
@@ -483,6 +483,12 @@ func TestRestartReplaysOnlyTheTail(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	for deadline := time.Now().Add(10 * time.Second); sum(regs, "counter_worker_state_keys") != videos; {
+		if time.Now().After(deadline) {
+			t.Fatalf("state keys gauge = %v, want %d", sum(regs, "counter_worker_state_keys"), videos)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	stop()
 	if n := sum(regs, "counter_worker_restored_records_total"); n != 0 {
 		t.Fatalf("first start replayed %v records", n)
@@ -495,6 +501,9 @@ func TestRestartReplaysOnlyTheTail(t *testing.T) {
 			t.Fatal("restarted worker counted nothing")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if k := sum(regs, "counter_worker_state_keys"); k != videos {
+		t.Errorf("after the restart the state keys gauge = %v, want %d", k, videos)
 	}
 	stop()
 	replayed := sum(regs, "counter_worker_restored_records_total")
