@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -395,7 +396,7 @@ func (w *Worker) apply(t *txn) error {
 	for p, tt := range t.tasks {
 		tk := w.tasks[p]
 		for k, c := range tt.dirty {
-			if _, _, win, ok := parseWindow(k); ok && containsWindow(tt.expired, win) {
+			if _, win, _, ok := store.ParseCountKey([]byte(k)); ok && slices.Contains(tt.expired, win) {
 				continue
 			}
 			if err := b.Set([]byte(k), store.EncodeUint64(c)); err != nil {
@@ -454,18 +455,4 @@ func (w *Worker) apply(t *txn) error {
 		src.sent = max(src.sent, st.sent)
 	}
 	return nil
-}
-
-func parseWindow(k string) (int32, []byte, window.Window, bool) {
-	p, win, id, ok := store.ParseCountKey([]byte(k))
-	return p, id, win, ok
-}
-
-func containsWindow(ws []window.Window, w window.Window) bool {
-	for _, x := range ws {
-		if x == w {
-			return true
-		}
-	}
-	return false
 }
