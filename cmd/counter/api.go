@@ -11,20 +11,18 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/api"
+	"github.com/counter-dev/counter/internal/apinode"
 	"github.com/counter-dev/counter/internal/cli"
-	"github.com/counter-dev/counter/internal/clusterview"
+	"github.com/counter-dev/counter/internal/generator"
 	"github.com/counter-dev/counter/internal/ingest"
-	"github.com/counter-dev/counter/internal/kafkalog"
-	"github.com/counter-dev/counter/internal/topics"
+	"github.com/counter-dev/counter/internal/live"
 	"github.com/counter-dev/counter/internal/window"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
-const apiSummary = "run only the HTTP API (ingestion, catalog, health, metrics)"
+const apiSummary = "run only the HTTP API (ingestion, catalog, live counts over Socket.IO, like generator, health, metrics)"
 
 // apiFlags configure the HTTP API.
 type apiFlags struct {
@@ -32,8 +30,13 @@ type apiFlags struct {
 	stage          string
 	corsOrigins    []string
 	produceTimeout time.Duration
+	flushInterval  time.Duration
 	group          string
 	standbys       int
+	grace          time.Duration
+	// replication is the replication factor of the topics the API
+	// creates; set by the caller from --replication-factor.
+	replication int16
 }
 
 func (a *apiFlags) register(fs *cli.FlagSet) {
@@ -41,6 +44,7 @@ func (a *apiFlags) register(fs *cli.FlagSet) {
 	fs.StringVar(&a.stage, "stage", api.DefaultStage, "first path segment of the API routes: /{stage}/videos/...")
 	fs.ListVar(&a.corsOrigins, "cors-origins", []string{"*"}, "browser origins allowed to call the API, comma-separated; * allows any")
 	fs.DurationVar(&a.produceTimeout, "produce-timeout", ingest.DefaultTimeout, "how long a like request waits for the broker before answering 503")
+	fs.DurationVar(&a.flushInterval, "live-flush-interval", live.DefaultFlushInterval, "shortest time between two Socket.IO pushes of count changes (changes in between are coalesced)")
 }
 
 // registerCluster adds the flags of the cluster view (counter api only:
@@ -48,6 +52,7 @@ func (a *apiFlags) register(fs *cli.FlagSet) {
 func (a *apiFlags) registerCluster(fs *cli.FlagSet) {
 	fs.StringVar(&a.group, "group", worker.DefaultGroup, "consumer group of the workers, for GET /{stage}/cluster")
 	fs.IntVar(&a.standbys, "standby-replicas", 1, "the workers' --standby-replicas, for GET /{stage}/cluster")
+	fs.DurationVar(&a.grace, "grace", generator.DefaultGrace, "the workers' --grace: the like generator gives up likes it could not send before their window closed")
 }
 
 func (a *apiFlags) check() error {
@@ -57,28 +62,32 @@ func (a *apiFlags) check() error {
 	if a.produceTimeout <= 0 {
 		return usageError{errors.New("--produce-timeout must be positive")}
 	}
+	if a.grace < 0 {
+		return usageError{errors.New("--grace must not be negative")}
+	}
+	if a.flushInterval <= 0 || a.flushInterval > 10*time.Second {
+		return usageError{errors.New("--live-flush-interval must be positive and at most 10s")}
+	}
 	return nil
 }
 
-// start builds the API server; the returned function releases its Kafka
-// producer after the server has shut down.
-func (a *apiFlags) start(_ context.Context, brokers []string, _ []window.Size, reg *prometheus.Registry, log *slog.Logger) (*http.Server, func(), error) {
-	sink, err := ingest.NewKafkaSink(ingest.SinkConfig{Brokers: brokers, Topic: topics.Ingestion, Timeout: a.produceTimeout, Logger: log})
+// start builds the API server (package apinode: likes, catalog, live view
+// and Socket.IO push, generator, cluster view); the returned function
+// releases its resources after the server has shut down.
+func (a *apiFlags) start(ctx context.Context, brokers []string, sizes []window.Size, reg *prometheus.Registry, log *slog.Logger) (*http.Server, func(), error) {
+	node, err := apinode.Start(ctx, apinode.Config{
+		Brokers: brokers, Sizes: sizes, Grace: a.grace, Stage: a.stage, CORSOrigins: a.corsOrigins, ProduceTimeout: a.produceTimeout,
+		Replication: a.replication, WorkersGroup: a.group, Standbys: a.standbys, FlushInterval: a.flushInterval,
+		Registry: reg, Logger: log,
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.WithLogger(kafkalog.New(log)))
-	if err != nil {
-		sink.Close()
-		return nil, nil, err
-	}
-	s := api.New(api.Config{Stage: a.stage, CORSOrigins: a.corsOrigins}, sink, reg, log)
-	s.Handle("GET /{stage}/cluster", clusterview.Handler(kadm.NewClient(admCl), a.group, a.stage, a.standbys))
-	closeAll := func() {
-		sink.Close()
-		admCl.Close()
-	}
-	return api.NewHTTPServer(a.httpAddr, s.Handler()), closeAll, nil
+	srv := api.NewHTTPServer(a.httpAddr, node.Handler())
+	// Shutdown does not wait for hijacked WebSocket connections and would
+	// wait for pending long-polls: end the Socket.IO sessions first.
+	srv.RegisterOnShutdown(node.DisconnectClients)
+	return srv, node.Close, nil
 }
 
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
@@ -119,6 +128,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, err := ensureTopics(ctx, list, sizes, spec, log); err != nil {
 		return err
 	}
+	af.replication = spec.Replication
 	srv, closeAPI, err := af.start(ctx, list, sizes, newRegistry(), log)
 	if err != nil {
 		return err

@@ -93,7 +93,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		}()
 	}
 
-	af.group, af.standbys = worker.DefaultGroup, pf.standbys
+	af.group, af.standbys, af.replication, af.grace = worker.DefaultGroup, pf.standbys, spec.Replication, pf.grace
 	srv, closeAPI, err := af.start(ctx, brokers, pol.Sizes, reg, log)
 	if err != nil {
 		stopWorkers()

@@ -7,7 +7,7 @@ import (
 
 // The answers to a CORS preflight request.
 const (
-	corsAllowMethods = "GET, HEAD, POST, OPTIONS"
+	corsAllowMethods = "GET, HEAD, POST, DELETE, OPTIONS"
 	corsAllowHeaders = "Content-Type, Idempotency-Key"
 	corsMaxAge       = "3600" // seconds browsers may cache a preflight answer
 )

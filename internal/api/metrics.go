@@ -20,10 +20,13 @@ const (
 	reasonMethod      = "method"      // method not allowed on the path
 	reasonNotFound    = "not_found"   // no such path or stage
 	reasonOrigin      = "origin"      // CORS preflight from a refused origin
+	reasonBadQuery    = "bad_query"   // invalid query parameters
+	reasonConflict    = "conflict"    // the request conflicts with the state (409)
+	reasonNotReady    = "not_ready"   // the live view is still loading
 )
 
 var rejectReasons = []string{reasonBadID, reasonBadBody, reasonBadKey, reasonTooLarge, reasonUnavailable,
-	reasonCanceled, reasonInternal, reasonMethod, reasonNotFound, reasonOrigin}
+	reasonCanceled, reasonInternal, reasonMethod, reasonNotFound, reasonOrigin, reasonBadQuery, reasonConflict, reasonNotReady}
 
 // Route labels of requests that matched no pattern.
 const (

@@ -21,6 +21,16 @@ func writeJSON(w http.ResponseWriter, code int, body []byte) {
 	w.Write(body) //nolint:errcheck // the client is gone; nothing to do
 }
 
+// writeValue sends v encoded as JSON with status code.
+func writeValue(w http.ResponseWriter, code int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal error: "+err.Error(), "")
+		return
+	}
+	writeJSON(w, code, append(body, '\n'))
+}
+
 // writeError sends {"error": msg} (and reason, if any) with status code.
 func writeError(w http.ResponseWriter, code int, msg, reason string) {
 	body, _ := json.Marshal(errorBody{Error: msg, Reason: reason}) // cannot fail

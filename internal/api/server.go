@@ -1,12 +1,21 @@
-// Package api is the HTTP ingestion API: it takes likes for videos and
-// passes them to a LikeSink (the Kafka producer), serves the sample video
-// catalog, liveness and Prometheus metrics, and lets browsers of other
-// origins call it (CORS). Routes of the original system are kept:
+// Package api is the HTTP API: it takes likes for videos and passes them to
+// a LikeSink (the Kafka producer), serves the video catalog, liveness and
+// Prometheus metrics, and lets browsers of other origins call it (CORS).
+// Routes of the original system are kept:
 //
 //	POST /{stage}/videos/{video_id}/likes   body empty, {} or {"count": n}
 //	GET  /{stage}/videos/metadata           the catalog
 //	GET  /healthz                           {"status":"ok"}
 //	GET  /metrics                           Prometheus text format
+//
+// With the optional parts of Config, it also serves:
+//
+//	POST   /{stage}/videos                     add a video to the Catalog
+//	GET    /{stage}/videos/{video_id}/counts   the video's counts (Counts)
+//	GET    /{stage}/videos/top                 top videos of a window (Counts)
+//	POST   /{stage}/generator                  start a like generator run (Generator)
+//	GET    /{stage}/generator                  its status
+//	DELETE /{stage}/generator                  cancel it
 //
 // Every answer other than /metrics is JSON; errors are {"error": "..."},
 // with "reason" (a videoid.Reason) added for a refused video identifier.
@@ -17,6 +26,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +53,13 @@ type Config struct {
 	// MaxBodyBytes bounds a request body; default 64 KiB. Larger bodies
 	// are answered 413.
 	MaxBodyBytes int64
+	// Catalog, when set, serves the metadata route and adds videos;
+	// otherwise the metadata route serves catalog.Samples().
+	Catalog Catalog
+	// Counts, when set, serves the counts and top routes.
+	Counts Counts
+	// Generator, when set, serves the generator routes.
+	Generator Generator
 }
 
 // Defaults of Config.
@@ -60,8 +77,19 @@ type Server struct {
 	mux      *http.ServeMux
 	cors     cors
 	metrics  *metrics
-	metadata []byte // the catalog, encoded once
+	metadata []byte // the sample catalog, encoded once (no Catalog)
 	logGate  gate   // limits error logs when the broker is down
+
+	catalog   Catalog
+	counts    Counts
+	generator Generator
+	prefixes  []prefixRoute // served ahead of mux
+}
+
+// prefixRoute is a handler mounted for a whole path subtree.
+type prefixRoute struct {
+	prefix string
+	h      http.Handler
 }
 
 // New returns a Server that sends likes to sink and registers its metrics
@@ -101,20 +129,46 @@ func New(cfg Config, sink LikeSink, reg *prometheus.Registry, log *slog.Logger) 
 		metrics:  newMetrics(reg),
 		metadata: append(metadata, '\n'),
 		logGate:  gate{every: 10 * time.Second},
+
+		catalog:   cfg.Catalog,
+		counts:    cfg.Counts,
+		generator: cfg.Generator,
 	}
 	s.mux.HandleFunc("POST /{stage}/videos/{video_id}/likes", s.postLikes)
 	s.mux.HandleFunc("GET /{stage}/videos/metadata", s.getMetadata)
+	if s.catalog != nil {
+		s.mux.HandleFunc("POST /{stage}/videos", s.postVideo)
+	}
+	if s.counts != nil {
+		s.mux.HandleFunc("GET /{stage}/videos/{video_id}/counts", s.getCounts)
+		s.mux.HandleFunc("GET /{stage}/videos/top", s.getTop)
+	}
+	if s.generator != nil {
+		s.mux.HandleFunc("POST /{stage}/generator", s.postGenerator)
+		s.mux.HandleFunc("GET /{stage}/generator", s.getGenerator)
+		s.mux.HandleFunc("DELETE /{stage}/generator", s.deleteGenerator)
+	}
 	s.mux.HandleFunc("GET /healthz", s.getHealth)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return s
 }
 
-// Handle mounts h at pattern (http.ServeMux syntax, such as "/socket.io/"
-// or "GET /{stage}/videos/{video_id}/counts") beside the API routes, with
-// the same CORS headers, JSON 404/405 answers and request metrics. It
-// panics if pattern conflicts with a route already mounted.
+// Handle mounts h at pattern (http.ServeMux syntax, such as
+// "GET /{stage}/cluster") beside the API routes, with the same CORS
+// headers, JSON 404/405 answers and request metrics. It panics if pattern
+// conflicts with a route already mounted; a subtree such as "/socket.io/"
+// does (it overlaps /{stage}/videos/metadata): mount it with HandlePrefix.
 func (s *Server) Handle(pattern string, h http.Handler) {
 	s.mux.Handle(pattern, h)
+}
+
+// HandlePrefix mounts h for every path that starts with prefix (such as
+// "/socket.io/"), whatever the method, ahead of the other routes: a
+// subtree pattern would conflict with the /{stage}/... routes in the
+// ServeMux. Requests get the same CORS headers and request metrics (route
+// label: the prefix). It must be called before the server is used.
+func (s *Server) HandlePrefix(prefix string, h http.Handler) {
+	s.prefixes = append(s.prefixes, prefixRoute{prefix, h})
 }
 
 // Handler returns the handler serving every route. Routes added later with
@@ -131,6 +185,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	route := routePreflight
 	if isPreflight(r) {
 		s.preflight(rec, origin)
+	} else if p := s.prefixRoute(r.URL.Path); p != nil {
+		s.cors.decorate(rec.Header(), origin)
+		p.h.ServeHTTP(rec, r)
+		route = p.prefix
 	} else {
 		s.cors.decorate(rec.Header(), origin)
 		s.mux.ServeHTTP(rec, r) // sets r.Pattern
@@ -152,11 +210,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.metrics.observe(route, code, time.Since(start))
 }
 
+func (s *Server) prefixRoute(path string) *prefixRoute {
+	for i := range s.prefixes {
+		if strings.HasPrefix(path, s.prefixes[i].prefix) {
+			return &s.prefixes[i]
+		}
+	}
+	return nil
+}
+
 func (s *Server) getMetadata(w http.ResponseWriter, r *http.Request) {
 	if !s.checkStage(w, r) {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.metadata)
+	if s.catalog == nil {
+		writeJSON(w, http.StatusOK, s.metadata)
+		return
+	}
+	writeValue(w, http.StatusOK, s.catalog.List())
 }
 
 var healthBody = []byte(`{"status":"ok"}` + "\n")

@@ -1,0 +1,410 @@
+package apinode
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/counter-dev/counter/internal/api"
+	"github.com/counter-dev/counter/internal/live"
+	"github.com/counter-dev/counter/internal/testkit"
+	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/worker"
+)
+
+// pipeline is the real system under test: the embedded broker, two
+// workers, and a reader of the output topics.
+type pipeline struct {
+	t       *testing.T
+	brokers []string
+	pol     window.Policy
+	out     *testkit.Outputs
+	warm    map[testkit.Key]uint64 // the finals of the warm-up like
+}
+
+func startPipeline(t *testing.T, grace time.Duration, sizes ...string) *pipeline {
+	t.Helper()
+	brokers := testkit.StartBroker(t)
+	pol := testkit.Policy(t, grace, sizes...)
+	testkit.EnsureTopics(t, brokers, pol, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range 2 {
+		w, err := worker.New(ctx, worker.Config{
+			Brokers: brokers, ID: fmt.Sprint("w", i), StateDir: filepath.Join(t.TempDir(), fmt.Sprint("w", i)),
+			Policy: pol, SessionTimeout: 2 * time.Second, Logger: testkit.Logger().With("worker", i),
+			Registerer: prometheus.NewRegistry(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			if err := w.Run(ctx); err != nil {
+				t.Errorf("worker %d: %v", i, err)
+			}
+		})
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return &pipeline{t: t, brokers: brokers, pol: pol, out: testkit.ReadOutputs(t, brokers, pol)}
+}
+
+// instance is one API instance on an HTTP test server.
+type instance struct {
+	name  string
+	node  *Node
+	url   string
+	reg   *prometheus.Registry
+	close func()
+}
+
+func (p *pipeline) startAPI(name string) *instance {
+	t := p.t
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Config{Brokers: p.brokers, Sizes: p.pol.Sizes, Grace: time.Duration(p.pol.Grace) * time.Millisecond, Instance: name, Registry: reg,
+		GeneratorSessionTimeout: time.Second, PingInterval: time.Second, PingTimeout: 5 * time.Second,
+		Logger: testkit.Logger().With("api", name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(n.Handler())
+	var once sync.Once
+	in := &instance{name: name, node: n, url: ts.URL, reg: reg, close: func() {
+		once.Do(func() {
+			n.DisconnectClients() // ends pending polls, which ts.Close waits for
+			ts.Close()
+			n.Close()
+		})
+	}}
+	t.Cleanup(in.close)
+	select {
+	case <-n.Ready():
+	case <-ctx.Done():
+		t.Fatal("live view not ready")
+	}
+	return in
+}
+
+// warmUp waits until the workers count: a like reaches the output topics.
+func (p *pipeline) warmUp(in *instance) {
+	p.t.Helper()
+	ts := in.postLikes(p.t, "warm-up", 1)
+	want := map[testkit.Key]uint64{}
+	testkit.Expect(want, p.pol, "warm-up", ts)
+	p.warm = want
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := p.out.Updates()
+		ok := true
+		for k := range want {
+			ok = ok && len(got[k]) > 0
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatal("the workers did not count a like in 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitFinals waits until the output topics hold exactly the finals of want
+// and of the warm-up like.
+func (p *pipeline) waitFinals(want map[testkit.Key]uint64) {
+	p.t.Helper()
+	all := maps.Clone(want)
+	maps.Copy(all, p.warm)
+	p.out.WaitFinals(p.t, all, 30*time.Second)
+}
+
+// postLikes sends n likes for id through the API and returns their event
+// time.
+func (in *instance) postLikes(t *testing.T, id string, n int) time.Time {
+	t.Helper()
+	resp, err := http.Post(in.url+"/dev/videos/"+id+"/likes", "application/json", strings.NewReader(fmt.Sprintf(`{"count":%d}`, n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ts, err := time.Parse(time.RFC3339Nano, resp.Header.Get(api.EventTimeHeader))
+	if resp.StatusCode != 200 || err != nil {
+		t.Fatalf("POST likes: %d, event time %q: %v", resp.StatusCode, resp.Header.Get(api.EventTimeHeader), err)
+	}
+	return ts
+}
+
+// do sends a request with a JSON body ("" for none), decodes the JSON
+// answer into out (if not nil) and returns the status code.
+func (in *instance) do(t *testing.T, method, path, body string, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, in.url+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// metric sums the values of a metric family in a registry.
+func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				v += m.Counter.GetValue()
+			case m.Gauge != nil:
+				v += m.Gauge.GetValue()
+			}
+		}
+	}
+	return v
+}
+
+// alignTo waits until the clock is early in a window of size: at most
+// within into its start.
+func alignTo(size, within time.Duration) {
+	for time.Since(time.Now().Truncate(size)) > within {
+		time.Sleep(time.Until(time.Now().Truncate(size).Add(size)))
+	}
+}
+
+// liveConfig is LIVE_CONFIG of test/socketio/live-client.mjs.
+type liveConfig struct {
+	Clients []liveClient `json:"clients"`
+	Rooms   []string     `json:"rooms"`
+	Windows []liveWindow `json:"windows"`
+}
+
+type liveClient struct {
+	URL        string   `json:"url"`
+	Transports []string `json:"transports"`
+}
+
+type liveWindow struct {
+	Consume string `json:"consume"`
+	Live    string `json:"live"`
+}
+
+func windowsOf(sizes []window.Size) []liveWindow {
+	var out []liveWindow
+	for _, s := range sizes {
+		out = append(out, liveWindow{live.ConsumeEvent(s), live.LiveEvent(s)})
+	}
+	return out
+}
+
+// livePayload is one live_aggregations_* event.
+type livePayload struct {
+	Event       string    `json:"event"`
+	ID          string    `json:"id"`
+	Count       uint64    `json:"count"`
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	Final       bool      `json:"final"`
+}
+
+// clientResult is what one socket of the script received.
+type clientResult struct {
+	Transport string                   `json:"transport"`
+	URL       string                   `json:"url"`
+	Snapshots map[string][]livePayload `json:"snapshots"`
+	Events    []livePayload            `json:"events"`
+}
+
+// nodeClients is the running script.
+type nodeClients struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	lines  chan string
+	stderr *strings.Builder
+}
+
+// startNodeClients runs the script with cfg and waits for READY. It skips
+// the test when node is not installed.
+func startNodeClients(t *testing.T, cfg liveConfig) *nodeClients {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed; the socket.io-client tests in test/socketio need it")
+	}
+	dir, err := filepath.Abs(filepath.Join("..", "..", "test", "socketio"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); errors.Is(err, fs.ErrNotExist) {
+		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+		}
+	}
+	b, _ := json.Marshal(cfg)
+	cmd := exec.Command(node, "live-client.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "LIVE_CONFIG="+string(b), "NO_COLOR=1")
+	nc := &nodeClients{t: t, cmd: cmd, lines: make(chan string, 16), stderr: &strings.Builder{}}
+	cmd.Stderr = nc.stderr
+	if nc.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	go func() {
+		defer close(nc.lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 64<<20)
+		for sc.Scan() {
+			nc.lines <- sc.Text()
+		}
+	}()
+	nc.expect("READY", 60*time.Second)
+	return nc
+}
+
+// expect waits for a line starting with prefix and returns the rest.
+func (nc *nodeClients) expect(prefix string, timeout time.Duration) string {
+	nc.t.Helper()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case line, ok := <-nc.lines:
+			if !ok {
+				_ = nc.cmd.Wait()
+				nc.t.Fatalf("live-client.mjs ended before %s: %v\n%s", prefix, nc.cmd.ProcessState, nc.stderr)
+			}
+			if rest, found := strings.CutPrefix(line, prefix); found {
+				return strings.TrimSpace(rest)
+			}
+			nc.t.Logf("live-client.mjs: %s", line)
+		case <-timer.C:
+			nc.t.Fatalf("live-client.mjs: no %s in %v\n%s", prefix, timeout, nc.stderr)
+		}
+	}
+}
+
+// finish tells the script to stop and returns what its sockets received.
+func (nc *nodeClients) finish() []clientResult {
+	nc.t.Helper()
+	if _, err := io.WriteString(nc.stdin, "DONE\n"); err != nil {
+		nc.t.Fatal(err)
+	}
+	var res []clientResult
+	if err := json.Unmarshal([]byte(nc.expect("RESULT", 30*time.Second)), &res); err != nil {
+		nc.t.Fatal(err)
+	}
+	if err := nc.cmd.Wait(); err != nil {
+		nc.t.Fatalf("live-client.mjs: %v\n%s", err, nc.stderr)
+	}
+	return res
+}
+
+// checkClient checks what a socket received against the finals of the
+// output topics (want, for the videos of rooms): for every window that was
+// current when it connected or came later, its last event is the final,
+// with the same count; counts never go back; nothing else is final.
+func checkClient(t *testing.T, r clientResult, pol window.Policy, want map[testkit.Key]uint64, rooms []string) map[testkit.Key]uint64 {
+	t.Helper()
+	label := map[string]string{}
+	for _, s := range pol.Sizes {
+		label[live.LiveEvent(s)] = s.Label
+	}
+	from := map[string]int64{} // label → start of the snapshot window
+	for ev, snaps := range r.Snapshots {
+		for _, p := range snaps {
+			from[label[ev]] = p.WindowStart.UnixMilli()
+		}
+	}
+	last := map[testkit.Key]livePayload{}
+	for _, p := range r.Events {
+		k := testkit.Key{Type: label[p.Event], Video: p.ID, Start: p.WindowStart.UnixMilli()}
+		if prev, ok := last[k]; ok && (p.Count < prev.Count || prev.Final) {
+			t.Errorf("%s client: %v went from %d (final %v) to %d", r.Transport, k, prev.Count, prev.Final, p.Count)
+		}
+		last[k] = p
+	}
+	got := map[testkit.Key]uint64{}
+	for k, p := range last {
+		if p.Final {
+			got[k] = p.Count
+		}
+	}
+	for k, w := range want {
+		if k.Start < from[k.Type] || !contains(rooms, k.Video) {
+			continue
+		}
+		if p, ok := last[k]; !ok || !p.Final || p.Count != w {
+			t.Errorf("%s client on %s: %v: last event %+v, want final %d", r.Transport, r.URL, k, p, w)
+		}
+	}
+	for k, c := range got {
+		if want[k] != c {
+			t.Errorf("%s client: final %v=%d not in the output topics (want %d)", r.Transport, k, c, want[k])
+		}
+	}
+	return got
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
