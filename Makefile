@@ -38,5 +38,17 @@ fuzz:
 	  done; \
 	done
 
+# The full benchmarks of BENCHMARKS.md (about half an hour on 2 cores): each
+# scenario starts its own broker, workers and API; figures are medians of 3
+# runs. BENCHFLAGS go to every scenario, e.g. BENCHFLAGS="--json" or
+# BENCHFLAGS="--profile-dir prof".
+bench: build
+	./$(BIN) bench pipeline $(BENCHFLAGS)
+	./$(BIN) bench ingest $(BENCHFLAGS)
+	./$(BIN) bench restore --keys 1000000 $(BENCHFLAGS)
+	./$(BIN) bench restore --keys 10000000 $(BENCHFLAGS)
+	./$(BIN) bench memory --keys 1000000 $(BENCHFLAGS)
+	./$(BIN) bench memory --keys 10000000 $(BENCHFLAGS)
+
 clean:
 	rm -rf bin data

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +46,7 @@ func startChild(o Options, c *cluster, id string) (*child, error) {
 		"--partitions", strconv.Itoa(int(c.layout[topics.Partitioned])),
 		"--log-format", "json", "--log-level", "info"}
 	cmd := exec.Command(o.Binary, args...)
+	dieWithParent(cmd)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, cli.EnvPrefix) {
 			cmd.Env = append(cmd.Env, kv)
@@ -99,7 +101,7 @@ func (ch *child) line(b []byte) {
 // changelog records were replayed and how long restoring took (from the
 // first partition's restore to the last partition ready; zero if nothing
 // needed restoring).
-func (ch *child) waitReady(n int, timeout time.Duration) (replayed int64, took time.Duration, err error) {
+func (ch *child) waitReady(ctx context.Context, n int, timeout time.Duration) (replayed int64, took time.Duration, err error) {
 	deadline := time.After(timeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -120,6 +122,8 @@ func (ch *child) waitReady(n int, timeout time.Duration) (replayed int64, took t
 			return 0, 0, fmt.Errorf("worker exited (%v) with %d of %d partitions ready; its last logs:\n%s", ch.err, ready, n, tail)
 		case <-deadline:
 			return 0, 0, fmt.Errorf("worker not ready after %v (%d of %d partitions); its last logs:\n%s", timeout, ready, n, tail)
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
 		case <-tick.C:
 		}
 	}
@@ -135,6 +139,28 @@ func (ch *child) memory() (rss, peak int64, err error) {
 		return 0, 0, fmt.Errorf("cannot read VmRSS and VmHWM from %s", path)
 	}
 	return r << 10, p << 10, nil
+}
+
+// cpuTime returns the CPU time (user and system) the child has used so far,
+// from /proc/<pid>/stat.
+func (ch *child) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(ch.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime and stime are fields 14 and 15.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", ch.cmd.Process.Pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat", ch.cmd.Process.Pid)
+	}
+	return time.Duration(utime+stime) * time.Second / 100, nil // USER_HZ
 }
 
 // stop asks the child to stop (SIGTERM), killing it after 20 s.

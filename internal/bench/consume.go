@@ -8,6 +8,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// readTimeout bounds one consume call: the broker is local, so a read that
+// takes longer is stuck.
+const readTimeout = 10 * time.Minute
+
 // consume reads topics read_committed from the start of every partition up
 // to the given end offsets, calling fn for every record that is not a
 // transaction marker. It is a plain consumer (no group), the fastest way this
@@ -30,6 +34,8 @@ func consume(ctx context.Context, brokers []string, ends map[string]map[int32]in
 	if len(parts) == 0 {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(parts),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {

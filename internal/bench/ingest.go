@@ -66,12 +66,21 @@ func Ingest(ctx context.Context, cfg IngestConfig) (*Report, error) {
 		s.baseline(base+" (baseline)"),
 		s.figure(base+" p50", "", ""),
 		s.figure(base+" p99", "", ""),
+		s.figure(base+" CPU", "", ""),
+		s.figure(base+" CPU per request", "", ""),
+		s.figure(base+" CPU taken by other processes", "", ""),
 		s.figure(phases[1].name, base+" (baseline)", "≥ 30K and ≥ 50% of baseline"),
 		s.figure(phases[1].name+" p50", base+" p50", ""),
 		s.figure(phases[1].name+" p99", base+" p99", "< 10 ms"),
+		s.figure(phases[1].name+" CPU", "", ""),
+		s.figure(phases[1].name+" CPU per request", "", ""),
+		s.figure(phases[1].name+" CPU taken by other processes", "", ""),
 		s.figure(phases[2].name, base+" (baseline)", ""),
 		s.figure(phases[2].name+" likes", "", "≥ 1M"),
 		s.figure(phases[2].name+" p99", base+" p99", ""),
+		s.figure(phases[2].name+" CPU", "", ""),
+		s.figure(phases[2].name+" CPU per request", "", ""),
+		s.figure(phases[2].name+" CPU taken by other processes", "", ""),
 		s.figure("errors", "", "0"))
 	rep.Notes = append(rep.Notes, "load generator, API, Kafka producer and broker share this machine's CPUs; latency is from writing a request to reading its whole answer")
 	return rep, nil
@@ -113,7 +122,9 @@ func ingestRun(ctx context.Context, cfg IngestConfig, ids []string, phases []pha
 		}
 		hc.Duration = cfg.Duration
 		stop := startProfile(cfg.Options, run, "ingest-"+profileName(ph))
+		cpu := startCPU()
 		res, err := loadgen.RunHTTP(ctx, hc, &loadgen.Stats{})
+		cores, others := cpu.cores()
 		stop()
 		if err != nil {
 			return err
@@ -132,6 +143,9 @@ func ingestRun(ctx context.Context, cfg IngestConfig, ids []string, phases []pha
 		s.add(name, "requests/s", res.RequestRate())
 		s.add(ph.name+" p50", "ms", ms(res.P50))
 		s.add(ph.name+" p99", "ms", ms(res.P99))
+		s.add(ph.name+" CPU", "cores", cores)
+		s.add(ph.name+" CPU per request", "µs", cores/res.RequestRate()*1e6)
+		s.add(ph.name+" CPU taken by other processes", "cores", others)
 		if ph.count > 1 {
 			s.add(ph.name+" likes", "likes/s", res.LikeRate())
 		}

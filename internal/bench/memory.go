@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"time"
 
 	"github.com/counter-dev/counter/internal/topics"
@@ -32,8 +34,9 @@ func Memory(ctx context.Context, cfg StateConfig) (*Report, error) {
 		s.figure(keys, "idle worker RSS (baseline)", "< 1 GiB at 10M keys"),
 		s.baseline("idle worker RSS (baseline)"),
 		s.figure("worker peak RSS (VmHWM)", "", ""),
-		s.figure("RSS per key above idle", "", ""))
-	rep.Notes = append(rep.Notes, "RSS (VmRSS) of a counter worker child process, read after it restored its state and ran for the settle time; the keys lie in open windows")
+		s.figure("RSS per key above idle", "", ""),
+		s.figure("state on disk", "", ""))
+	rep.Notes = append(rep.Notes, "RSS (VmRSS) of a counter worker child process, read after it restored its state and ran for the settle time; the keys lie in open windows; the state itself lives in Pebble, on disk")
 	return rep, nil
 }
 
@@ -52,7 +55,12 @@ func memoryRun(ctx context.Context, cfg StateConfig, run int, s *series) error {
 		return err
 	}
 	cfg.Logger.Info("bench: measuring a worker holding the state")
-	rss, peak, err := settledMemory(c, cfg, fmt.Sprintf("memory-%d", run), cfg.Keys)
+	id := fmt.Sprintf("memory-%d", run)
+	rss, peak, err := settledMemory(ctx, c, cfg, id, cfg.Keys)
+	if err != nil {
+		return err
+	}
+	disk, err := dirSize(c.path("state-" + id))
 	if err != nil {
 		return err
 	}
@@ -61,6 +69,7 @@ func memoryRun(ctx context.Context, cfg StateConfig, run int, s *series) error {
 	s.add("idle worker RSS (baseline)", "MiB", float64(idle)/(1<<20))
 	s.add("worker peak RSS (VmHWM)", "MiB", float64(peak)/(1<<20))
 	s.add("RSS per key above idle", "bytes", float64(rss-idle)/float64(cfg.Keys))
+	s.add("state on disk", "MiB", float64(disk)/(1<<20))
 	return nil
 }
 
@@ -73,26 +82,30 @@ func idleMemory(ctx context.Context, cfg StateConfig, run int) (int64, error) {
 	}
 	defer c.close()
 	cfg.Logger.Info("bench: measuring an idle worker", "run", run+1)
-	rss, _, err := settledMemory(c, cfg, fmt.Sprintf("idle-%d", run), 0)
+	rss, _, err := settledMemory(ctx, c, cfg, fmt.Sprintf("idle-%d", run), 0)
 	return rss, err
 }
 
 // settledMemory runs a worker child until it restored keys keys and ran
 // for the settle time, then returns its resident memory now and at peak.
-func settledMemory(c *cluster, cfg StateConfig, id string, keys int) (rss, peak int64, err error) {
+func settledMemory(ctx context.Context, c *cluster, cfg StateConfig, id string, keys int) (rss, peak int64, err error) {
 	ch, err := startChild(cfg.Options, c, id)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer ch.stop()
-	replayed, _, err := ch.waitReady(int(c.layout[topics.Partitioned]), readyTimeout(keys))
+	replayed, _, err := ch.waitReady(ctx, int(c.layout[topics.Partitioned]), readyTimeout(keys))
 	if err != nil {
 		return 0, 0, err
 	}
 	if replayed != int64(keys) {
 		return 0, 0, fmt.Errorf("worker replayed %d changelog records, want %d", replayed, keys)
 	}
-	time.Sleep(cfg.Settle)
+	select {
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	case <-time.After(cfg.Settle):
+	}
 	return ch.memory()
 }
 
@@ -119,4 +132,20 @@ func profileRestore(ctx context.Context, c *cluster, o Options) error {
 	}
 	cancel()
 	return <-done
+}
+
+// dirSize returns the total size of the files under dir.
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			n += info.Size()
+		}
+		return err
+	})
+	return n, err
 }

@@ -25,7 +25,8 @@ type Figure struct {
 	// Baseline names the figure this one is compared with; empty for
 	// baselines themselves and for figures without one.
 	Baseline string `json:"baseline,omitempty"`
-	// Ratio is Median divided by the baseline's median.
+	// Ratio compares the figure with its baseline measured in the same run:
+	// the median over the runs of value/baseline.
 	Ratio float64 `json:"ratio,omitempty"`
 	// IsBaseline marks a baseline figure.
 	IsBaseline bool `json:"is_baseline,omitempty"`
@@ -63,12 +64,18 @@ func (s *series) add(name, unit string, v float64) {
 }
 
 // figure returns the named figure with its median; baseline, when not
-// empty, names the figure it is compared with.
+// empty, names the figure it is compared with, run by run.
 func (s *series) figure(name, baseline, target string) Figure {
 	f := Figure{Name: name, Unit: s.units[name], Runs: s.values[name], Median: median(s.values[name]), Target: target}
-	if baseline != "" {
-		if b := median(s.values[baseline]); b != 0 {
-			f.Baseline, f.Ratio = baseline, f.Median/b
+	if base := s.values[baseline]; baseline != "" && len(base) == len(f.Runs) {
+		var ratios []float64
+		for i, v := range f.Runs {
+			if base[i] != 0 {
+				ratios = append(ratios, v/base[i])
+			}
+		}
+		if len(ratios) > 0 {
+			f.Baseline, f.Ratio = baseline, median(ratios)
 		}
 	}
 	return f
@@ -145,10 +152,10 @@ func human(v float64) string {
 	if abs < 0 {
 		abs = -abs
 	}
-	switch {
-	case abs >= 1e9:
+	switch { // thresholds just below 1000 of a unit: 999,700 prints as 1M
+	case abs >= 999.5e6:
 		return fmt.Sprintf("%.3gG", v/1e9)
-	case abs >= 1e6:
+	case abs >= 999.5e3:
 		return fmt.Sprintf("%.3gM", v/1e6)
 	case abs >= 1e4:
 		return fmt.Sprintf("%.3gK", v/1e3)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -70,6 +72,25 @@ func (ws *workerSet) finals() float64 {
 		n += counterValue(m.Finals)
 	}
 	return n
+}
+
+// transactions returns how many transactions the workers committed and
+// aborted, and their mean commit time.
+func (ws *workerSet) transactions() (committed, aborted float64, meanCommit time.Duration) {
+	var sum, n float64
+	for _, m := range ws.metrics {
+		committed += counterValue(m.Transactions.WithLabelValues("committed"))
+		aborted += counterValue(m.Transactions.WithLabelValues("aborted"))
+		var h dto.Metric
+		if m.CommitSeconds.Write(&h) == nil && h.Histogram != nil {
+			sum += h.Histogram.GetSampleSum()
+			n += float64(h.Histogram.GetSampleCount())
+		}
+	}
+	if n > 0 {
+		meanCommit = time.Duration(sum / n * float64(time.Second))
+	}
+	return committed, aborted, meanCommit
 }
 
 // stop stops the workers (each commits its open transaction) and waits.
@@ -137,4 +158,27 @@ func openTransactions(ctx context.Context, c *cluster, topic string) (bool, erro
 		}
 	})
 	return open, nil
+}
+
+// assignment describes which partitions each member of group owns, e.g.
+// "bench-0: video_clicks_ingestion [0 1 2] video_clicks_partitioned [3 4 5]".
+func assignment(ctx context.Context, c *cluster, group string) []string {
+	groups, err := c.adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return []string{"unknown: " + err.Error()}
+	}
+	var out []string
+	for _, g := range groups.Sorted() {
+		for _, m := range g.Members {
+			desc := m.ClientID + ":"
+			if a, ok := m.Assigned.AsConsumer(); ok {
+				for _, t := range a.Topics {
+					desc += fmt.Sprintf(" %s %v", t.Topic, t.Partitions)
+				}
+			}
+			out = append(out, desc)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

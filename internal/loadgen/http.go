@@ -145,6 +145,7 @@ type likeRequests struct {
 	count      int
 }
 
+// Next appends a like request for the next video drawn.
 func (l *likeRequests) Next(dst []byte) ([]byte, int) {
 	dst = append(dst, l.head...)
 	dst = append(dst, l.ids[l.pick.Next()]...)
@@ -159,4 +160,5 @@ func GetRequests(t Target, path string) func(int) Requests {
 
 type fixedRequest []byte
 
+// Next appends the fixed request.
 func (f fixedRequest) Next(dst []byte) ([]byte, int) { return append(dst, f...), 0 }
