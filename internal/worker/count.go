@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -242,6 +243,7 @@ func (w *Worker) finish(t *txn) error {
 
 func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 	pol := w.cfg.Policy
+	now := time.Now().UnixMilli()
 	all := make([]window.Window, 0, len(tk.windows)+len(tt.windows))
 	for win := range tk.windows {
 		all = append(all, win)
@@ -289,10 +291,13 @@ func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 		if expired[win] {
 			continue
 		}
-		open := !pol.Closed(win, tt.wm)
+		// Updates go out while a window is open, except for windows the
+		// wall clock has already closed: a backlog being caught up gets
+		// its finals soon, and updates would only multiply the output.
+		update := !pol.Closed(win, tt.wm) && !pol.Closed(win, now)
 		for _, k := range keys {
 			c := tt.dirty[k]
-			if open {
+			if update {
 				_, _, id, _ := store.ParseCountKey([]byte(k))
 				w.output(t, win, id, c, false)
 			}
