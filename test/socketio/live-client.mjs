@@ -99,8 +99,9 @@ async function main() {
     assert.equal(socket.connected, true, `client on ${rec.url} disconnected`);
     socket.close();
   }
-  console.log("RESULT " + JSON.stringify(sockets.map(({ rec }) => rec)));
-  process.exit(0);
+  // Writes to a pipe are asynchronous in Node: exit only once the (large)
+  // result line is flushed, or it may be cut short.
+  process.stdout.write("RESULT " + JSON.stringify(sockets.map(({ rec }) => rec)) + "\n", () => process.exit(0));
 }
 
 main().catch((err) => {
