@@ -25,7 +25,7 @@ type Aggregation struct {
 // JSON by hand because it runs once per output record; label and id need no
 // escaping (labels are generated, ids are validated to [A-Za-z0-9._:-]).
 func AppendAggregation(dst []byte, label, id string, count uint64, startMs, endMs int64, final bool) []byte {
-	return AppendAggregationWith(dst, label, []byte(id), count, AppendBounds(nil, startMs, endMs), final)
+	return AppendAggregationWith(dst, label, id, count, AppendBounds(nil, startMs, endMs), final)
 }
 
 // AppendBounds appends the window bounds part of an aggregation,
@@ -40,9 +40,9 @@ func AppendBounds(dst []byte, startMs, endMs int64) []byte {
 }
 
 // AppendAggregationWith is AppendAggregation with the bounds preformatted by
-// AppendBounds and the id as bytes. The id must be a valid video id (see
+// AppendBounds. The id must be a valid video id (see
 // package videoid), which needs no JSON escaping; label likewise.
-func AppendAggregationWith(dst []byte, label string, id []byte, count uint64, bounds []byte, final bool) []byte {
+func AppendAggregationWith(dst []byte, label, id string, count uint64, bounds []byte, final bool) []byte {
 	dst = append(dst, `{"type":"`...)
 	dst = append(dst, label...)
 	dst = append(dst, `","video_uid":"`...)

@@ -4,7 +4,8 @@ package record
 // timestamp are those of the input record, unchanged.
 const (
 	// ReasonHeader holds why the record was not counted: a videoid reason
-	// (empty, invalid_utf8, too_long, bad_chars), ReasonLate or ReasonFuture.
+	// (empty, invalid_utf8, too_long, bad_chars), ReasonLate, ReasonFuture or
+	// ReasonBadCount.
 	ReasonHeader = "counter.reason"
 	// ErrorHeader holds a human-readable explanation.
 	ErrorHeader = "counter.error"
@@ -19,6 +20,9 @@ const (
 	ReasonLate = "late"
 	// ReasonFuture: the record's timestamp was too far ahead of the clock.
 	ReasonFuture = "future"
+	// ReasonBadCount: a record of the partitioned topic had a LikesHeader
+	// that is not a valid count (only foreign producers can cause this).
+	ReasonBadCount = "bad_count"
 )
 
 // Headers of likes sent with an HTTP Idempotency-Key. The n likes of one

@@ -29,6 +29,11 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 		// committed. It is not synced (the changelog in Kafka is the
 		// durable copy; a lost tail is replayed from it).
 		Cache: pebble.NewCache(64 << 20),
+		// A large memtable absorbs the rewrites of the counts of open
+		// windows (every transaction rewrites the counts it changed):
+		// with the default 4 MiB, flushes and compactions of those
+		// versions took 35% of the pipeline's CPU, with 64 MiB 5%.
+		MemTableSize: 64 << 20,
 	}
 	defer opts.Cache.Unref()
 	db, err := pebble.Open(dir, opts)

@@ -52,6 +52,11 @@ type Config struct {
 	// partition's state (capped at the number of workers minus one); 0
 	// disables standbys.
 	StandbyReplicas int
+	// CacheKeys is how many counts of recent windows the worker keeps in
+	// memory besides the store, to count and close windows without store
+	// reads (about 80 bytes each with 36-byte ids); 0 means
+	// DefaultCacheKeys, a negative value disables the cache.
+	CacheKeys int
 	// SessionTimeout bounds how long a dead worker keeps its partitions.
 	SessionTimeout time.Duration
 	// TransactionTimeout bounds how long a crashed worker's open
@@ -74,6 +79,7 @@ const (
 	DefaultIdempotencyWindow  = 24 * time.Hour
 	DefaultSessionTimeout     = 10 * time.Second
 	DefaultTransactionTimeout = 20 * time.Second
+	DefaultCacheKeys          = 1 << 20
 )
 
 func (c *Config) fill() error {
@@ -100,6 +106,9 @@ func (c *Config) fill() error {
 	}
 	if c.IdempotencyWindow <= 0 {
 		c.IdempotencyWindow = DefaultIdempotencyWindow
+	}
+	if c.CacheKeys == 0 {
+		c.CacheKeys = DefaultCacheKeys
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = DefaultSessionTimeout

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sort"
@@ -37,7 +38,6 @@ func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 	}
 	tt := t.task(tk)
 	pol := w.cfg.Policy
-	var key []byte
 	var late []string
 	for _, r := range recs {
 		if r.Attrs.IsControl() {
@@ -56,6 +56,11 @@ func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 			w.deadLetter(t, r, string(videoid.ReasonOf(err)), err.Error())
 			continue
 		}
+		n, err := likesOf(r)
+		if err != nil { // only foreign producers can cause this
+			w.deadLetter(t, r, record.ReasonBadCount, err.Error())
+			continue
+		}
 		ts := r.Timestamp.UnixMilli()
 		if dup, err := w.dedup(tt, p, r, ts); err != nil {
 			return err
@@ -68,11 +73,10 @@ func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 			win := window.Of(ts, size.Millis)
 			if pol.Closed(win, tt.wm) {
 				late = append(late, size.Label)
-				w.m.Late.WithLabelValues(size.Label).Inc()
+				w.m.Late.WithLabelValues(size.Label).Add(float64(n))
 				continue
 			}
-			key = store.CountKey(key[:0], p, win, r.Value)
-			if err := tt.increment(w.store, tk, win, key); err != nil {
+			if err := w.increment(tk, tt, win, r.Value, n); err != nil {
 				return err
 			}
 		}
@@ -82,10 +86,21 @@ func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 				kgo.RecordHeader{Key: "counter.late_windows", Value: []byte(strings.Join(late, ","))})
 		}
 		if len(late) < len(pol.Sizes) {
-			w.m.Counted.Inc()
+			w.m.Counted.Add(float64(n))
 		}
 	}
 	return nil
+}
+
+// likesOf returns how many likes record r stands for (see
+// record.LikesHeader).
+func likesOf(r *kgo.Record) (uint64, error) {
+	for _, h := range r.Headers {
+		if h.Key == record.LikesHeader {
+			return record.ParseLikes(h.Value)
+		}
+	}
+	return 1, nil
 }
 
 // maxSeq bounds the like index of an idempotent request (the API sends at
@@ -174,10 +189,9 @@ func (t *txn) task(tk *task) *taskTxn {
 	tt := t.tasks[tk.partition]
 	if tt == nil {
 		tt = &taskTxn{
-			marks:   map[int32]watermark.Mark{},
-			wm:      tk.wm,
-			dirty:   map[string]uint64{},
-			windows: map[window.Window][]string{},
+			marks:  map[int32]watermark.Mark{},
+			wm:     tk.wm,
+			counts: map[window.Window]map[string]uint64{},
 		}
 		t.tasks[tk.partition] = tt
 	}
@@ -204,27 +218,25 @@ func (tt *taskTxn) addMark(tk *task, m record.Mark) {
 	tt.wm = max(tt.wm, watermark.Combine(merged))
 }
 
-// increment adds one to the count under key (of window win).
-func (tt *taskTxn) increment(st *store.Store, tk *task, win window.Window, key []byte) error {
-	c, ok := tt.dirty[string(key)]
-	if !ok {
-		// A window without committed state has no stored counts: skip
-		// the store lookup (most keys of a replayed backlog).
-		if _, stored := tk.windows[win]; stored {
-			var err error
-			if c, err = st.Count(key); err != nil {
-				return err
-			}
-		}
-		if c == 0 {
-			tt.newKeys++
-		}
-		k := string(key)
-		tt.windows[win] = append(tt.windows[win], k)
-		tt.dirty[k] = c + 1
+// increment adds n likes to the count of id in window win.
+func (w *Worker) increment(tk *task, tt *taskTxn, win window.Window, id []byte, n uint64) error {
+	changed := tt.counts[win]
+	if changed == nil {
+		changed = map[string]uint64{}
+		tt.counts[win] = changed
+	}
+	if c, ok := changed[string(id)]; ok {
+		changed[string(id)] = c + n
 		return nil
 	}
-	tt.dirty[string(key)] = c + 1
+	c, err := w.committedCount(tk, win, id)
+	if err != nil {
+		return err
+	}
+	if c == 0 {
+		tt.newKeys++
+	}
+	changed[string(id)] = c + n
 	return nil
 }
 
@@ -244,11 +256,11 @@ func (w *Worker) finish(t *txn) error {
 func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 	pol := w.cfg.Policy
 	now := time.Now().UnixMilli()
-	all := make([]window.Window, 0, len(tk.windows)+len(tt.windows))
+	all := make([]window.Window, 0, len(tk.windows)+len(tt.counts))
 	for win := range tk.windows {
 		all = append(all, win)
 	}
-	for win := range tt.windows {
+	for win := range tt.counts {
 		if _, ok := tk.windows[win]; !ok {
 			all = append(all, win)
 		}
@@ -267,12 +279,12 @@ func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 		if !closing && !gone {
 			continue
 		}
-		err := w.eachCount(tk.partition, win, tk, tt, func(id []byte, c uint64, key []byte) {
+		err := w.eachCount(tk, tt, win, func(id string, c uint64) {
 			if closing {
 				w.output(t, win, id, c, true)
 			}
 			if gone {
-				w.changelog(t, tk.partition, key, nil)
+				w.changelogCount(t, tk.partition, win, id, 0, true)
 				tt.goneKeys++
 			}
 		})
@@ -287,7 +299,7 @@ func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 			tt.expired = append(tt.expired, win)
 		}
 	}
-	for win, keys := range tt.windows {
+	for win, changed := range tt.counts {
 		if expired[win] {
 			continue
 		}
@@ -295,13 +307,11 @@ func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 		// wall clock has already closed: a backlog being caught up gets
 		// its finals soon, and updates would only multiply the output.
 		update := !pol.Closed(win, tt.wm) && !pol.Closed(win, now)
-		for _, k := range keys {
-			c := tt.dirty[k]
+		for id, c := range changed {
 			if update {
-				_, _, id, _ := store.ParseCountKey([]byte(k))
 				w.output(t, win, id, c, false)
 			}
-			w.changelog(t, tk.partition, []byte(k), store.EncodeUint64(c))
+			w.changelogCount(t, tk.partition, win, id, c, false)
 		}
 	}
 	for s, m := range tt.marks {
@@ -313,38 +323,6 @@ func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 	return w.expireDedup(t, tk, tt)
 }
 
-// eachCount calls fn for every count of window win: the stored ones with
-// this transaction's changes applied, and the new ones.
-func (w *Worker) eachCount(p int32, win window.Window, tk *task, tt *taskTxn, fn func(id []byte, c uint64, key []byte)) error {
-	if _, stored := tk.windows[win]; !stored {
-		for _, k := range tt.windows[win] {
-			_, _, id, _ := store.ParseCountKey([]byte(k))
-			fn(id, tt.dirty[k], []byte(k))
-		}
-		return nil
-	}
-	seen := map[string]bool{}
-	err := w.store.ScanWindow(p, win, func(id []byte, c uint64) error {
-		key := store.CountKey(nil, p, win, id)
-		if d, ok := tt.dirty[string(key)]; ok {
-			c = d
-		}
-		seen[string(key)] = true
-		fn(append([]byte(nil), id...), c, key)
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range tt.windows[win] {
-		if !seen[k] {
-			_, _, id, _ := store.ParseCountKey([]byte(k))
-			fn(id, tt.dirty[k], []byte(k))
-		}
-	}
-	return nil
-}
-
 func (w *Worker) label(win window.Window) string {
 	if s, ok := w.sizes[win.Size]; ok {
 		return s.label
@@ -353,7 +331,7 @@ func (w *Worker) label(win window.Window) string {
 }
 
 // output produces one aggregation record.
-func (w *Worker) output(t *txn, win window.Window, id []byte, c uint64, final bool) {
+func (w *Worker) output(t *txn, win window.Window, id string, c uint64, final bool) {
 	s, ok := w.sizes[win.Size]
 	if !ok {
 		// State of a window size no longer configured: it has no output
@@ -367,7 +345,7 @@ func (w *Worker) output(t *txn, win window.Window, id []byte, c uint64, final bo
 	}
 	var scratch [256]byte
 	val := t.value(record.AppendAggregationWith(scratch[:0], s.label, id, c, bounds, final))
-	key := t.value(id)
+	key := t.valueString(id)
 	w.sess.Produce(context.Background(), &kgo.Record{
 		Topic:     s.topic,
 		Partition: partition.ForKey(key, s.partitions),
@@ -394,19 +372,41 @@ func (w *Worker) changelog(t *txn, p int32, stateKey, value []byte) {
 	w.sess.Produce(context.Background(), rec, t.sentChangelog)
 }
 
+// changelogCount produces the changelog record of the count of id in window
+// win of partition p: c, or a tombstone.
+func (w *Worker) changelogCount(t *txn, p int32, win window.Window, id string, c uint64, tombstone bool) {
+	w.key = store.CountKey(w.key[:0], p, win, nil)
+	w.key = append(w.key, id...)
+	rec := &kgo.Record{
+		Topic:     topics.Changelog,
+		Partition: p,
+		Key:       t.value(store.ChangelogKey(w.key)),
+	}
+	if !tombstone {
+		rec.Value = t.value(binary.BigEndian.AppendUint64(w.key[:0], c))
+	}
+	w.sess.Produce(context.Background(), rec, t.sentChangelog)
+}
+
 // apply makes a committed transaction the committed state: the store gets
 // the changes and the changelog position in one batch per partition.
 func (w *Worker) apply(t *txn) error {
 	b := w.store.NewBatch()
+	var val []byte
 	for p, tt := range t.tasks {
 		tk := w.tasks[p]
-		for k, c := range tt.dirty {
-			if _, win, _, ok := store.ParseCountKey([]byte(k)); ok && slices.Contains(tt.expired, win) {
+		for win, changed := range tt.counts {
+			if slices.Contains(tt.expired, win) {
 				continue
 			}
-			if err := b.Set([]byte(k), store.EncodeUint64(c)); err != nil {
-				b.Discard()
-				return err
+			for id, c := range changed {
+				w.key = store.CountKey(w.key[:0], p, win, nil)
+				w.key = append(w.key, id...)
+				val = binary.BigEndian.AppendUint64(val[:0], c)
+				if err := b.Set(w.key, val); err != nil { // the batch copies key and value
+					b.Discard()
+					return err
+				}
 			}
 		}
 		for s, m := range tt.marks {
@@ -433,11 +433,17 @@ func (w *Worker) apply(t *txn) error {
 		tk.wm = tt.wm
 		tk.keys += tt.newKeys - tt.goneKeys
 		w.stateKeys += tt.newKeys - tt.goneKeys
-		for win := range tt.windows {
+		for win, changed := range tt.counts {
+			if slices.Contains(tt.expired, win) {
+				continue
+			}
+			_, stored := tk.windows[win]
 			tk.windows[win] = struct{}{}
+			w.cacheCommitted(tk, win, changed, !stored)
 		}
 		for _, win := range tt.expired {
 			delete(tk.windows, win)
+			w.uncache(tk, win)
 		}
 	}
 	if t.demoTick > 0 {
@@ -449,7 +455,9 @@ func (w *Worker) apply(t *txn) error {
 	if err := b.Commit(); err != nil {
 		return fmt.Errorf("writing committed state: %w", err)
 	}
+	w.trimCache()
 	w.m.StateKeys.Set(float64(w.stateKeys))
+	w.m.CachedKeys.Set(float64(w.cachedKeys))
 	for p, st := range t.sources {
 		src := w.sources[p]
 		if src == nil {

@@ -29,6 +29,9 @@ type Metrics struct {
 	StandbyRecords   prometheus.Counter
 	RestoreRemaining *prometheus.GaugeVec
 	StateKeys        prometheus.Gauge
+	CachedKeys       prometheus.Gauge
+	RekeyRecords     prometheus.Counter
+	CacheEvictions   prometheus.Counter
 }
 
 // NewMetrics registers a worker's metrics in reg. Several workers in one
@@ -76,13 +79,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Changelog records left to replay before a partition is ready (0 when ready)."}, []string{"partition"})
 	m.StateKeys = prometheus.NewGauge(prometheus.GaugeOpts{Name: "counter_worker_state_keys",
 		Help: "Window counts (video, window) held in the local store for the partitions owned."})
-	reg.MustRegister(m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
+	m.CachedKeys = prometheus.NewGauge(prometheus.GaugeOpts{Name: "counter_worker_cached_keys",
+		Help: "Window counts also held in memory (the window cache), at most --cache-keys."})
+	m.CacheEvictions = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_cache_evictions_total",
+		Help: "Windows dropped from the window cache to stay within --cache-keys (they read the store from then on)."})
+	m.RekeyRecords = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_rekeyed_records_total",
+		Help: "Records written to the partitioned topic: likes of one video and window step read in one transaction are combined into one."})
+	reg.MustRegister(m.RekeyRecords, m.CachedKeys, m.CacheEvictions, m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
 		m.WindowsClosed, m.Finals, m.Updates, m.Lag, m.Restored, m.Marks, m.DemoLikes, m.Partitions)
 	for _, r := range videoid.Reasons {
 		m.DeadLettered.WithLabelValues(string(r))
 	}
 	m.DeadLettered.WithLabelValues(record.ReasonLate)
 	m.DeadLettered.WithLabelValues(record.ReasonFuture)
+	m.DeadLettered.WithLabelValues(record.ReasonBadCount)
 	m.Transactions.WithLabelValues("committed")
 	m.Transactions.WithLabelValues("aborted")
 	m.Rebalances.WithLabelValues("assigned")

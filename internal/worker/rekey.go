@@ -19,8 +19,10 @@ import (
 )
 
 // rekey forwards the likes of ingestion partition p to the partitioned topic,
-// keyed by video id, keeping their timestamps. Unusable records go to the
-// dead-letter topic.
+// keyed by video id, keeping their timestamps: likes without headers are
+// combined per video and window step first (see combiner) and produced by
+// tick, the others go on one by one. Unusable records go to the dead-letter
+// topic.
 func (w *Worker) rekey(ctx context.Context, t *txn, p int32, recs []*kgo.Record) error {
 	if _, ok := w.sources[p]; !ok {
 		if err := w.catchUpEvents(ctx, t); err != nil {
@@ -51,6 +53,16 @@ func (w *Worker) rekey(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 			continue
 		}
 		st.maxTs = max(st.maxTs, ts)
+		w.m.Rekeyed.Inc()
+		if len(r.Headers) == 0 {
+			if t.combined == nil {
+				t.combined = newCombiner(w.cfg.Policy.Step())
+			}
+			t.combined.add(r.Value, ts, t.value)
+			continue
+		}
+		// Likes with headers (an Idempotency-Key) go on one by one, with
+		// their headers.
 		id := t.value(r.Value)
 		w.sess.Produce(ctx, &kgo.Record{
 			Topic:     topics.Partitioned,
@@ -60,7 +72,7 @@ func (w *Worker) rekey(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 			Timestamp: r.Timestamp,
 			Headers:   r.Headers, // carries the Idempotency-Key of API likes
 		}, t.sent)
-		w.m.Rekeyed.Inc()
+		w.m.RekeyRecords.Inc()
 	}
 	return nil
 }
@@ -107,6 +119,7 @@ func (w *Worker) deadLetter(t *txn, r *kgo.Record, reason, detail string, extra 
 // tick ends a commit interval: sources send watermark marks where one can
 // close a window, and the owner of partition 0 sends the demo like when due.
 func (w *Worker) tick(ctx context.Context, t *txn) error {
+	w.flushCombined(ctx, t) // before the marks, which must follow these likes
 	now := time.Now().UnixMilli()
 	pol := w.cfg.Policy
 	wms := make(map[int32]int64, len(w.sources))

@@ -24,6 +24,8 @@ type txn struct {
 
 	demoTick int64 // demo tick sent in this transaction, 0 if none
 
+	combined *combiner // likes re-keyed in this transaction, not produced yet
+
 	// buf holds the values of produced records: kgo keeps a reference until
 	// the record is acknowledged, so values must not be reused; carving
 	// them out of one growing buffer saves an allocation per record.
@@ -56,11 +58,10 @@ type sourceTxn struct {
 
 // taskTxn is the pending state of one partitioned-topic partition.
 type taskTxn struct {
-	marks   map[int32]watermark.Mark // marks received in this transaction
-	wm      int64                    // watermark with those marks
-	dirty   map[string]uint64        // count key -> new count
-	windows map[window.Window][]string
-	expired []window.Window // windows deleted at commit
+	marks   map[int32]watermark.Mark            // marks received in this transaction
+	wm      int64                               // watermark with those marks
+	counts  map[window.Window]map[string]uint64 // window -> video id -> new count, for counts changed
+	expired []window.Window                     // windows deleted at commit
 
 	newKeys  int64 // counts created
 	goneKeys int64 // counts deleted with expired windows
@@ -76,6 +77,16 @@ func (t *txn) value(b []byte) []byte {
 	}
 	start := len(t.buf)
 	t.buf = append(t.buf, b...)
+	return t.buf[start:len(t.buf):len(t.buf)]
+}
+
+// valueString is value for a string.
+func (t *txn) valueString(s string) []byte {
+	if cap(t.buf)-len(t.buf) < len(s) {
+		t.buf = make([]byte, 0, max(64<<10, len(s)))
+	}
+	start := len(t.buf)
+	t.buf = append(t.buf, s...)
 	return t.buf[start:len(t.buf):len(t.buf)]
 }
 

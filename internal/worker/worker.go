@@ -38,10 +38,13 @@ type Worker struct {
 	standbys *standbys
 
 	// Committed state, touched only by the Run goroutine.
-	sources   map[int32]*source
-	tasks     map[int32]*task
-	stateKeys int64       // counts held by the owned tasks
-	ready     atomic.Bool // every owned task restored
+	sources    map[int32]*source
+	tasks      map[int32]*task
+	stateKeys  int64       // counts held by the owned tasks
+	cachedKeys int64       // counts in the window cache (cache.go)
+	ready      atomic.Bool // every owned task restored
+
+	key []byte // scratch buffer for store keys, Run goroutine only
 }
 
 // sizeInfo is what outputs of one window size need.
@@ -63,9 +66,10 @@ type task struct {
 	partition int32
 	marks     map[int32]watermark.Mark
 	wm        int64
-	windows   map[window.Window]struct{} // windows with state in the store
-	demoTick  int64                      // last demo tick sent (partition 0 only)
-	keys      int64                      // counts in the store
+	windows   map[window.Window]struct{}          // windows with state in the store
+	cache     map[window.Window]map[string]uint64 // complete copies of some windows' counts (cache.go)
+	demoTick  int64                               // last demo tick sent (partition 0 only)
+	keys      int64                               // counts in the store
 }
 
 type rebalanceEvent struct {
@@ -298,6 +302,7 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 				case topic == topics.Partitioned:
 					if tk := w.tasks[p]; tk != nil {
 						w.stateKeys -= tk.keys
+						w.uncacheTask(tk)
 					}
 					delete(w.tasks, p)
 					w.standbys.disown(p)

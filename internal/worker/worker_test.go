@@ -27,12 +27,19 @@ const testGrace = time.Second
 // waits. Each worker's metrics are returned for assertions.
 func runWorkers(t *testing.T, brokers []string, p window.Policy, dir string, n int) (stop func(), metrics []*prometheus.Registry) {
 	t.Helper()
+	return runWorkersWith(t, brokers, p, dir, n, nil)
+}
+
+// runWorkersWith is runWorkers with a function that adjusts each worker's
+// configuration.
+func runWorkersWith(t *testing.T, brokers []string, p window.Policy, dir string, n int, adjust func(*Config)) (stop func(), metrics []*prometheus.Registry) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		reg := prometheus.NewRegistry()
 		metrics = append(metrics, reg)
-		w, err := New(ctx, Config{
+		cfg := Config{
 			Brokers:        brokers,
 			ID:             fmt.Sprintf("w%d", i),
 			StateDir:       filepath.Join(dir, fmt.Sprintf("w%d", i)),
@@ -40,7 +47,11 @@ func runWorkers(t *testing.T, brokers []string, p window.Policy, dir string, n i
 			SessionTimeout: 2 * time.Second,
 			Logger:         testkit.Logger().With("w", i),
 			Registerer:     reg,
-		})
+		}
+		if adjust != nil {
+			adjust(&cfg)
+		}
+		w, err := New(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,15 +107,27 @@ func TestLiveCountsExactlyOnce(t *testing.T) {
 	out := testkit.ReadOutputs(t, brokers, p)
 	runWorkers(t, brokers, p, t.TempDir(), 2)
 
+	videos := []string{"v1", "v2", "v3", "93f98662-8907-4f43-bb4c-280501481046", "x.y:z_1-2"}
+	want, n := sendLive(t, brokers, p, 20, func(n, i int) string { return videos[(n*7+i)%len(videos)] })
+	out.WaitFinals(t, want, 4*time.Second+testGrace+10*time.Second)
+	t.Logf("%d likes, %d finals", n, len(want))
+	if len(out.Updates()) == 0 {
+		t.Error("no final:false updates were emitted while windows were open")
+	}
+}
+
+// sendLive produces likes stamped now for 5 s, perBatch every 50 ms, the
+// n-th like (i-th of its batch) for video(n, i), and returns the finals
+// expected and the number of likes.
+func sendLive(t *testing.T, brokers []string, p window.Policy, perBatch int, video func(n, i int) string) (map[testkit.Key]uint64, int) {
 	prod := testkit.NewProducer(t, brokers)
 	want := map[testkit.Key]uint64{}
-	videos := []string{"v1", "v2", "v3", "93f98662-8907-4f43-bb4c-280501481046", "x.y:z_1-2"}
 	end := time.Now().Add(5 * time.Second)
 	n := 0
 	for time.Now().Before(end) {
 		var batch []*kgo.Record
-		for i := 0; i < 20; i++ {
-			v := videos[(n*7+i)%len(videos)]
+		for i := 0; i < perBatch; i++ {
+			v := video(n, i)
 			ts := time.Now()
 			batch = append(batch, testkit.Like(v, ts))
 			testkit.Expect(want, p, v, ts)
@@ -113,10 +136,30 @@ func TestLiveCountsExactlyOnce(t *testing.T) {
 		prod.Send(batch...)
 		time.Sleep(50 * time.Millisecond)
 	}
-	out.WaitFinals(t, want, 4*time.Second+testGrace+10*time.Second)
-	t.Logf("%d likes, %d finals", n, len(want))
-	if len(out.Updates()) == 0 {
-		t.Error("no final:false updates were emitted while windows were open")
+	return want, n
+}
+
+// The window cache only saves store reads: with a cache too small for the
+// windows (evictions mid-window) or none at all, every final is still exact.
+func TestCountsExactWhateverTheCacheSize(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cacheKeys int
+	}{{"tiny", 12}, {"none", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			brokers := testkit.StartBroker(t)
+			p := testkit.Policy(t, testGrace, "2s", "4s")
+			testkit.EnsureTopics(t, brokers, p, 2)
+			out := testkit.ReadOutputs(t, brokers, p)
+			_, regs := runWorkersWith(t, brokers, p, t.TempDir(), 1, func(c *Config) { c.CacheKeys = tc.cacheKeys })
+			// Few likes per transaction: windows start small (cached) and
+			// grow past the budget (evicted).
+			want, _ := sendLive(t, brokers, p, 3, func(n, _ int) string { return fmt.Sprintf("video-%d", (n*7)%23) })
+			out.WaitFinals(t, want, 4*time.Second+testGrace+10*time.Second)
+			// Evictions depend on how many likes each transaction gets:
+			// cache_test.go checks them deterministically.
+			t.Logf("%v cache evictions", sum(regs, "counter_worker_cache_evictions_total"))
+		})
 	}
 }
 
@@ -175,6 +218,10 @@ func TestBacklogUsesEventTime(t *testing.T) {
 	if late := sum(regs, "counter_worker_late_total"); late != 0 {
 		t.Fatalf("%v likes counted late in a backlog", late)
 	}
+	// The re-keying stage combined likes of one video and window.
+	if fwd := sum(regs, "counter_worker_rekeyed_records_total"); fwd == 0 || fwd >= 300 {
+		t.Errorf("%v records forwarded for 300 likes of 7 videos", fwd)
+	}
 }
 
 // Acceptance 6: poison records go to the dead-letter topic with a reason;
@@ -208,6 +255,16 @@ func TestPoisonRecordsGoToDeadLetter(t *testing.T) {
 	for _, r := range recs {
 		r.Partition = 0
 	}
+	// Records of the partitioned topic from a foreign producer: a bad like
+	// count is dead-lettered, a good one counts that many likes.
+	combined := func(id, count string) *kgo.Record {
+		return &kgo.Record{Topic: topics.Partitioned, Partition: partition.ForKey([]byte(id), 2), Key: []byte(id), Value: []byte(id),
+			Timestamp: ts, Headers: []kgo.RecordHeader{{Key: record.LikesHeader, Value: []byte(count)}}}
+	}
+	recs = append(recs, combined("combined-5", "5"), combined("combined-bad", "0"), combined("combined-worse", "x"))
+	for range 5 {
+		testkit.Expect(want, p, "combined-5", ts)
+	}
 	prod.Send(recs...)
 	out.WaitFinals(t, want, 15*time.Second)
 
@@ -228,8 +285,13 @@ func TestPoisonRecordsGoToDeadLetter(t *testing.T) {
 	if got["future-video"] != "future" {
 		t.Errorf("future record: reason %q", got["future-video"])
 	}
-	if n := sum(regs, "counter_worker_dead_lettered_total"); n != float64(len(poison)+1) {
-		t.Errorf("dead-letter metric = %v, want %d", n, len(poison)+1)
+	for _, id := range []string{"combined-bad", "combined-worse"} {
+		if got[id] != record.ReasonBadCount {
+			t.Errorf("record with a bad like count: reason %q", got[id])
+		}
+	}
+	if n := sum(regs, "counter_worker_dead_lettered_total"); n != float64(len(poison)+3) {
+		t.Errorf("dead-letter metric = %v, want %d", n, len(poison)+3)
 	}
 }
 
