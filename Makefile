@@ -49,6 +49,7 @@ bench: build
 	./$(BIN) bench restore --keys 10000000 $(BENCHFLAGS)
 	./$(BIN) bench memory --keys 1000000 $(BENCHFLAGS)
 	./$(BIN) bench memory --keys 10000000 $(BENCHFLAGS)
+	./$(BIN) bench latency $(BENCHFLAGS)
 
 clean:
 	rm -rf bin data

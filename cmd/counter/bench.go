@@ -12,7 +12,9 @@ import (
 
 	"github.com/counter-dev/counter/internal/bench"
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/live"
 	"github.com/counter-dev/counter/internal/loadgen"
+	"github.com/counter-dev/counter/internal/worker"
 )
 
 const benchSummary = "run a benchmark scenario against its own embedded broker and print its figures"
@@ -31,7 +33,7 @@ func benchScenarios() []benchScenario {
 		{"ingest", "requests/s and latency of the HTTP API taking likes, vs GET /healthz", ingestFlags},
 		{"restore", "keys/s and peak RSS of a fresh worker process restoring its changelog, vs a plain consumer", restoreFlags},
 		{"memory", "RSS of a worker process holding a state of --keys keys, vs an idle worker", memoryFlags},
-		{"latency", "like to Socket.IO push latency (not yet: comes with the live layer)", nil},
+		{"latency", "latency from a like's 200 to its Socket.IO push at a steady rate, vs the push alone", latencyFlags},
 	}
 }
 
@@ -58,9 +60,6 @@ func benchCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if sc == nil {
 		benchUsage(stderr)
 		return usageError{fmt.Errorf("unknown scenario %q", args[0])}
-	}
-	if sc.flags == nil {
-		return fmt.Errorf("scenario %s: not yet; it measures the time from a like to its Socket.IO push and comes with the live layer", sc.name)
 	}
 	fs := cli.NewFlagSet("bench "+sc.name, sc.summary+`.
 Each figure is the median of --runs runs; the scenario starts its own broker
@@ -161,6 +160,21 @@ func memoryFlags(fs *cli.FlagSet) func(context.Context, bench.Options) (*bench.R
 		cfg.Options = o
 		cfg.Binary = cmp.Or(*binary, o.Binary)
 		return bench.Memory(ctx, cfg)
+	}
+}
+
+func latencyFlags(fs *cli.FlagSet) func(context.Context, bench.Options) (*bench.Report, error) {
+	var cfg bench.LatencyConfig
+	fs.IntVar(&cfg.Rate, "rate", 1000, "single likes per second sent through the API")
+	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "how long likes are sent per run")
+	fs.IntVar(&cfg.Videos, "videos", 100, "distinct videos, liked uniformly and all watched by the Socket.IO client")
+	fs.IntVar(&cfg.Workers, "workers", 2, "workers, in this process, in one consumer group")
+	fs.DurationVar(&cfg.CommitInterval, "commit-interval", worker.DefaultCommitInterval, "the workers' commit interval")
+	fs.DurationVar(&cfg.FlushInterval, "live-flush-interval", live.DefaultFlushInterval, "the API's shortest time between two Socket.IO pushes")
+	fs.IntVar(&cfg.Connections, "connections", 16, "keep-alive connections the likes are sent over, one request in flight each")
+	return func(ctx context.Context, o bench.Options) (*bench.Report, error) {
+		cfg.Options = o
+		return bench.Latency(ctx, cfg)
 	}
 }
 

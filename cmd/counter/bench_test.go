@@ -11,14 +11,16 @@ import (
 )
 
 // Every scenario runs in a reduced size. The scenarios check their own
-// results (every like counted, every changelog record restored) and fail
-// otherwise; the speed is not asserted.
+// results (every like counted, every changelog record restored, every
+// acknowledged like pushed to the Socket.IO client) and fail otherwise; the
+// speed is not asserted.
 func TestBenchScenarios(t *testing.T) {
 	cases := [][]string{
 		{"pipeline", "--events", "30000", "--videos", "5000"},
 		{"ingest", "--duration", "1s", "--connections", "16", "--videos", "1000"},
 		{"restore", "--keys", "100000", "--binary", binary},
 		{"memory", "--keys", "100000", "--settle", "200ms", "--binary", binary},
+		{"latency", "--duration", "2s", "--rate", "200", "--videos", "20"},
 	}
 	for _, args := range cases {
 		t.Run(args[0], func(t *testing.T) {
@@ -64,7 +66,8 @@ func TestBenchCommandLine(t *testing.T) {
 		{[]string{"bench"}, 2, "Scenarios:"},
 		{[]string{"bench", "-h"}, 0, "restore"},
 		{[]string{"bench", "frobnicate"}, 2, `unknown scenario "frobnicate"`},
-		{[]string{"bench", "latency"}, 1, "not yet"},
+		{[]string{"bench", "latency", "-h"}, 0, "COUNTER_COMMIT_INTERVAL"},
+		{[]string{"bench", "latency", "--rate", "0"}, 2, "rate"},
 		{[]string{"bench", "pipeline", "-h"}, 0, "COUNTER_EVENTS"},
 		{[]string{"bench", "pipeline", "--runs", "0"}, 2, "runs 0"},
 		{[]string{"bench", "ingest", "--distribution", "normal"}, 2, "normal"},

@@ -140,7 +140,7 @@ func timePipeline(ctx context.Context, c *cluster, cfg PipelineConfig, b *backlo
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
-	ws, err := startWorkers(ctx, c, cfg.Workers, quieter(log))
+	ws, err := startWorkers(ctx, c, cfg.Workers, 0, quieter(log))
 	if err != nil {
 		return 0, err
 	}

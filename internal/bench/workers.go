@@ -24,14 +24,16 @@ const benchGroup = "counter-bench"
 type workerSet struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	workers []*worker.Worker
 	metrics []*worker.Metrics
 	mu      sync.Mutex
 	err     error // first failure of a worker
 }
 
 // startWorkers starts n workers against c, each with an empty state
-// directory, in one consumer group.
-func startWorkers(ctx context.Context, c *cluster, n int, log *slog.Logger) (*workerSet, error) {
+// directory, in one consumer group, committing every commitInterval
+// (worker.DefaultCommitInterval if zero).
+func startWorkers(ctx context.Context, c *cluster, n int, commitInterval time.Duration, log *slog.Logger) (*workerSet, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	ws := &workerSet{cancel: cancel}
 	for i := range n {
@@ -39,12 +41,13 @@ func startWorkers(ctx context.Context, c *cluster, n int, log *slog.Logger) (*wo
 		w, err := worker.New(ctx, worker.Config{
 			Brokers: c.brokers, Group: benchGroup, ID: fmt.Sprintf("bench-%d", i),
 			StateDir: c.path(fmt.Sprintf("worker-%d", i)), Policy: policy(),
-			Logger: log, Metrics: m,
+			CommitInterval: commitInterval, Logger: log, Metrics: m,
 		})
 		if err != nil {
 			ws.stop()
 			return nil, err
 		}
+		ws.workers = append(ws.workers, w)
 		ws.metrics = append(ws.metrics, m)
 		ws.wg.Go(func() {
 			if err := w.Run(ctx); err != nil {
@@ -55,6 +58,17 @@ func startWorkers(ctx context.Context, c *cluster, n int, log *slog.Logger) (*wo
 		})
 	}
 	return ws, nil
+}
+
+// ready reports whether every worker has joined the group and restored
+// the partitions it owns.
+func (ws *workerSet) ready() bool {
+	for _, w := range ws.workers {
+		if !w.Ready() {
+			return false
+		}
+	}
+	return true
 }
 
 // failed returns the failures of workers so far.
@@ -181,4 +195,31 @@ func assignment(ctx context.Context, c *cluster, group string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// groupStable reports whether group is stable with n members that together
+// own every partition of the input topics: no rebalance is under way.
+func groupStable(ctx context.Context, c *cluster, group string, n int) (bool, error) {
+	groups, err := c.adm.DescribeGroups(ctx, group)
+	if err != nil {
+		return false, err
+	}
+	g, ok := groups[group]
+	if !ok || g.Err != nil || g.State != "Stable" || len(g.Members) != n {
+		return false, nil
+	}
+	owned := map[string]int{}
+	for _, m := range g.Members {
+		if a, ok := m.Assigned.AsConsumer(); ok {
+			for _, t := range a.Topics {
+				owned[t.Topic] += len(t.Partitions)
+			}
+		}
+	}
+	for _, t := range []string{topics.Ingestion, topics.Partitioned} {
+		if owned[t] != int(c.layout[t]) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
