@@ -83,7 +83,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		id := "dev-" + strconv.Itoa(i)
 		cfg := worker.Config{
 			Brokers: brokers, ID: id, StateDir: filepath.Join(dataDir, "worker-"+id), Policy: pol,
-			CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), DemoInterval: demo, Logger: log,
+			CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo, Logger: log,
 			Metrics: worker.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg)),
 		}
 		wg.Add(1)

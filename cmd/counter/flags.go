@@ -99,6 +99,7 @@ type countFlags struct {
 	idempotency    time.Duration
 	standbys       int
 	cacheKeys      int
+	checkpoint     time.Duration
 }
 
 func (p *countFlags) register(fs *cli.FlagSet) {
@@ -108,6 +109,7 @@ func (p *countFlags) register(fs *cli.FlagSet) {
 	fs.DurationVar(&p.commitInterval, "commit-interval", worker.DefaultCommitInterval, "how long one transaction collects likes: bounds output latency")
 	fs.DurationVar(&p.maxFuture, "max-future", worker.DefaultMaxFuture, "likes stamped further ahead of the worker clock go to the dead-letter topic (reason future)")
 	fs.IntVar(&p.standbys, "standby-replicas", 1, "other workers keeping a warm copy of each partition's state (0 disables; none with a single worker)")
+	fs.DurationVar(&p.checkpoint, "checkpoint-interval", worker.DefaultCheckpointInterval, "how often committed counts are written to the local store (a crash replays up to this much more changelog)")
 	fs.IntVar(&p.cacheKeys, "cache-keys", worker.DefaultCacheKeys, "window counts each worker also keeps in memory to count without store reads (~80 B each; 0 disables)")
 	fs.DurationVar(&p.idempotency, "idempotency-window", worker.DefaultIdempotencyWindow, "how long a retried request with the same Idempotency-Key is recognized (event time)")
 }
@@ -128,6 +130,9 @@ func (p *countFlags) policy() (window.Policy, error) {
 	}
 	if p.standbys < 0 {
 		return window.Policy{}, usageError{errors.New("--standby-replicas must not be negative")}
+	}
+	if p.checkpoint <= 0 {
+		return window.Policy{}, usageError{errors.New("--checkpoint-interval must be positive")}
 	}
 	if p.cacheKeys < 0 {
 		return window.Policy{}, usageError{errors.New("--cache-keys must not be negative")}

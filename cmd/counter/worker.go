@@ -72,7 +72,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	reg := newRegistry()
 	cfg := worker.Config{
 		Brokers: list, Group: group, ID: id, InstanceID: instanceID, StateDir: stateDir, Policy: pol,
-		CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), DemoInterval: demo,
+		CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo,
 		SessionTimeout: session, Logger: log, Registerer: reg,
 	}
 	w, err := worker.New(ctx, cfg)

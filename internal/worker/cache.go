@@ -2,6 +2,7 @@ package worker
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	"github.com/counter-dev/counter/internal/store"
@@ -19,8 +20,8 @@ import (
 // first are evicted (their counts stay in the store, which they read from
 // then on) and are never cached again.
 //
-// The store stays the committed state: apply writes every change to it in
-// the same batch as before, the cache only saves reads.
+// The store (with the counts pending for it, see pending.go) stays the
+// committed state; the cache only saves reads.
 
 // committedCount returns the committed count of id in window win of tk.
 func (w *Worker) committedCount(tk *task, win window.Window, id []byte) (uint64, error) {
@@ -29,6 +30,9 @@ func (w *Worker) committedCount(tk *task, win window.Window, id []byte) (uint64,
 	}
 	if counts, ok := tk.cache[win]; ok {
 		return counts[string(id)], nil
+	}
+	if c, ok := w.pendingCount(tk.partition, win, id); ok {
+		return c, nil
 	}
 	w.key = store.CountKey(w.key[:0], tk.partition, win, id)
 	return w.store.Count(w.key)
@@ -58,6 +62,12 @@ func (w *Worker) eachCount(tk *task, tt *taskTxn, win window.Window, fn func(id 
 			}
 		}
 		return nil
+	}
+	// The store, then the counts pending for it (pending.go), then tt.
+	if pt := w.pending[tk.partition]; pt != nil && len(pt.counts[win]) > 0 {
+		merged := maps.Clone(pt.counts[win])
+		maps.Copy(merged, changed)
+		changed = merged
 	}
 	var seen map[string]bool
 	if len(changed) > 0 {

@@ -57,6 +57,11 @@ type Config struct {
 	// reads (about 80 bytes each with 36-byte ids); 0 means
 	// DefaultCacheKeys, a negative value disables the cache.
 	CacheKeys int
+	// CheckpointInterval is how often the counts committed by
+	// transactions are written to the store (see pending.go); 0 means
+	// DefaultCheckpointInterval. A crashed worker's partitions replay up to
+	// this much more changelog.
+	CheckpointInterval time.Duration
 	// SessionTimeout bounds how long a dead worker keeps its partitions.
 	SessionTimeout time.Duration
 	// TransactionTimeout bounds how long a crashed worker's open
@@ -80,6 +85,7 @@ const (
 	DefaultSessionTimeout     = 10 * time.Second
 	DefaultTransactionTimeout = 20 * time.Second
 	DefaultCacheKeys          = 1 << 20
+	DefaultCheckpointInterval = 5 * time.Second
 )
 
 func (c *Config) fill() error {
@@ -109,6 +115,9 @@ func (c *Config) fill() error {
 	}
 	if c.CacheKeys == 0 {
 		c.CacheKeys = DefaultCacheKeys
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
 	}
 	if c.SessionTimeout <= 0 {
 		c.SessionTimeout = DefaultSessionTimeout

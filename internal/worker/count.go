@@ -399,6 +399,11 @@ func (w *Worker) apply(t *txn) error {
 			if slices.Contains(tt.expired, win) {
 				continue
 			}
+			if tk != nil {
+				w.deferCounts(p, win, changed) // see pending.go
+				continue
+			}
+			// Revoked after the commit: no checkpoint will come.
 			for id, c := range changed {
 				w.key = store.CountKey(w.key[:0], p, win, nil)
 				w.key = append(w.key, id...)
@@ -414,6 +419,7 @@ func (w *Worker) apply(t *txn) error {
 		}
 		for _, win := range tt.expired {
 			b.DeleteWindow(p, win)
+			w.dropPendingWindow(p, win)
 		}
 		for k, d := range tt.dedup {
 			b.Set([]byte(k), store.EncodeDedup(d))
@@ -422,9 +428,17 @@ func (w *Worker) apply(t *txn) error {
 			b.Delete([]byte(k))
 		}
 		if end, ok := t.changelogEnd[p]; ok {
-			b.SetChangelogNext(p, end+1)
+			if tk != nil {
+				w.pendingFor(p).next = end + 1
+			} else {
+				b.SetChangelogNext(p, end+1)
+			}
 		}
 		if tk == nil {
+			if err := w.writePending(b, p); err != nil { // none expected: revocations flush
+				b.Discard()
+				return err
+			}
 			continue // revoked after commit; the store still has its state
 		}
 		for s, m := range tt.marks {
@@ -451,6 +465,16 @@ func (w *Worker) apply(t *txn) error {
 		if tk := w.tasks[0]; tk != nil {
 			tk.demoTick = t.demoTick
 		}
+	}
+	if w.checkpointDue() {
+		for p := range w.pending {
+			if err := w.writePending(b, p); err != nil {
+				b.Discard()
+				return err
+			}
+		}
+		w.checkpointed = time.Now()
+		w.m.Checkpoints.Inc()
 	}
 	if err := b.Commit(); err != nil {
 		return fmt.Errorf("writing committed state: %w", err)

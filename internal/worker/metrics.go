@@ -30,6 +30,7 @@ type Metrics struct {
 	RestoreRemaining *prometheus.GaugeVec
 	StateKeys        prometheus.Gauge
 	CachedKeys       prometheus.Gauge
+	Checkpoints      prometheus.Counter
 	RekeyRecords     prometheus.Counter
 	CacheEvictions   prometheus.Counter
 }
@@ -85,7 +86,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Windows dropped from the window cache to stay within --cache-keys (they read the store from then on)."})
 	m.RekeyRecords = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_rekeyed_records_total",
 		Help: "Records written to the partitioned topic: likes of one video and window step read in one transaction are combined into one."})
-	reg.MustRegister(m.RekeyRecords, m.CachedKeys, m.CacheEvictions, m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
+	m.Checkpoints = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_checkpoints_total",
+		Help: "Times the counts committed since the last checkpoint were written to the store (every --checkpoint-interval)."})
+	reg.MustRegister(m.Checkpoints, m.RekeyRecords, m.CachedKeys, m.CacheEvictions, m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
 		m.WindowsClosed, m.Finals, m.Updates, m.Lag, m.Restored, m.Marks, m.DemoLikes, m.Partitions)
 	for _, r := range videoid.Reasons {
 		m.DeadLettered.WithLabelValues(string(r))

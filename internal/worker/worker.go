@@ -44,6 +44,10 @@ type Worker struct {
 	cachedKeys int64       // counts in the window cache (cache.go)
 	ready      atomic.Bool // every owned task restored
 
+	pending      map[int32]*pendingTask // committed counts not yet in the store (pending.go)
+	pendingKeys  int
+	checkpointed time.Time // last time pending counts were written
+
 	key []byte // scratch buffer for store keys, Run goroutine only
 }
 
@@ -89,6 +93,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		m:       cfg.Metrics,
 		sources: map[int32]*source{},
 		tasks:   map[int32]*task{},
+		pending: map[int32]*pendingTask{},
 	}
 	for _, s := range cfg.Policy.Sizes {
 		w.outputs = append(w.outputs, topics.Output(s))
@@ -183,6 +188,11 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 		<-sbDone
 		w.sess.Close()
 		w.adm.Close()
+		// Committed counts not yet in the store: write them, or the next
+		// start replays them from the changelog.
+		if ferr := w.flushPending(); err == nil {
+			err = ferr
+		}
 		if cerr := w.store.Close(); err == nil {
 			err = cerr
 		}
@@ -303,6 +313,9 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 					if tk := w.tasks[p]; tk != nil {
 						w.stateKeys -= tk.keys
 						w.uncacheTask(tk)
+					}
+					if err := w.flushPending(p); err != nil {
+						return revoked, err
 					}
 					delete(w.tasks, p)
 					w.standbys.disown(p)

@@ -140,18 +140,23 @@ func sendLive(t *testing.T, brokers []string, p window.Policy, perBatch int, vid
 }
 
 // The window cache only saves store reads: with a cache too small for the
-// windows (evictions mid-window) or none at all, every final is still exact.
+// windows (evictions mid-window) or none at all, every final is still exact;
+// so with counts that reach the store only at checkpoints (read from the
+// pending ones meanwhile).
 func TestCountsExactWhateverTheCacheSize(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		cacheKeys int
-	}{{"tiny", 12}, {"none", -1}} {
+		name       string
+		cacheKeys  int
+		checkpoint time.Duration
+	}{{"tiny", 12, 0}, {"none", -1, 0}, {"none, store written at stop only", -1, time.Hour}} {
 		t.Run(tc.name, func(t *testing.T) {
 			brokers := testkit.StartBroker(t)
 			p := testkit.Policy(t, testGrace, "2s", "4s")
 			testkit.EnsureTopics(t, brokers, p, 2)
 			out := testkit.ReadOutputs(t, brokers, p)
-			_, regs := runWorkersWith(t, brokers, p, t.TempDir(), 1, func(c *Config) { c.CacheKeys = tc.cacheKeys })
+			_, regs := runWorkersWith(t, brokers, p, t.TempDir(), 1, func(c *Config) {
+				c.CacheKeys, c.CheckpointInterval = tc.cacheKeys, tc.checkpoint
+			})
 			// Few likes per transaction: windows start small (cached) and
 			// grow past the budget (evicted).
 			want, _ := sendLive(t, brokers, p, 3, func(n, _ int) string { return fmt.Sprintf("video-%d", (n*7)%23) })
