@@ -68,13 +68,13 @@ func (c *combiner) add(id []byte, ts int64, copyID func([]byte) []byte) {
 	c.likes = append(c.likes, combinedLikes{id: copyID(id), n: 1, ts: ts})
 }
 
-// flushCombined produces the likes the transaction combined into the
-// partitioned topic: one record per video and step, in the order of their
-// first like.
-func (w *Worker) flushCombined(ctx context.Context, t *txn) {
+// flushCombined counts the likes the transaction combined whose partition
+// this worker owns (countHere) and produces the others into the partitioned
+// topic: one record per video and step, in the order of their first like.
+func (w *Worker) flushCombined(ctx context.Context, t *txn) error {
 	c := t.combined
 	if c == nil || len(c.likes) == 0 {
-		return
+		return nil
 	}
 	nPart := w.layout[topics.Partitioned]
 	multi := 0
@@ -86,7 +86,19 @@ func (w *Worker) flushCombined(ctx context.Context, t *txn) {
 	// One allocation for the headers of all records; each record gets a
 	// slice of its own (capacity 1) so that none can grow into the next.
 	headers := make([]kgo.RecordHeader, multi)
+	produced := 0
 	for _, l := range c.likes {
+		q := partition.ForKey(l.id, nPart)
+		if tk := w.tasks[q]; tk != nil {
+			counted, err := w.countHere(t, tk, l)
+			if err != nil {
+				return err
+			}
+			if counted {
+				continue
+			}
+		}
+		produced++
 		r := &kgo.Record{
 			Topic:     topics.Partitioned,
 			Partition: partition.ForKey(l.id, nPart),
@@ -101,6 +113,37 @@ func (w *Worker) flushCombined(ctx context.Context, t *txn) {
 		}
 		w.sess.Produce(ctx, r, t.sent)
 	}
-	w.m.RekeyRecords.Add(float64(len(c.likes)))
+	w.m.RekeyRecords.Add(float64(produced))
 	t.combined = nil
+	return nil
+}
+
+// countHere counts likes l straight into task tk, which this worker owns,
+// instead of sending them through the partitioned topic: they are counted in
+// the transaction that read them, which saves their round trip through the
+// broker and one commit interval of latency. It declines (and the likes go
+// through the topic, where the counting stage dead-letters them) when one of
+// their windows has already closed.
+//
+// Counting here is a possible order of the topic too: the likes come after
+// every mark their source sent before (those marks may still be unread by
+// tk, which only makes tk's watermark lower, never a like late that would
+// not be), and before the marks their source sends at the end of this
+// transaction.
+func (w *Worker) countHere(t *txn, tk *task, l combinedLikes) (bool, error) {
+	tt := t.task(tk)
+	pol := w.cfg.Policy
+	for _, size := range pol.Sizes {
+		if pol.Closed(window.Of(l.ts, size.Millis), tt.wm) {
+			return false, nil
+		}
+	}
+	for _, size := range pol.Sizes {
+		if err := w.increment(tk, tt, window.Of(l.ts, size.Millis), l.id, l.n); err != nil {
+			return false, err
+		}
+	}
+	w.m.Counted.Add(float64(l.n))
+	w.m.CountedHere.Add(float64(l.n))
+	return true, nil
 }

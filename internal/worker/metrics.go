@@ -32,6 +32,7 @@ type Metrics struct {
 	CachedKeys       prometheus.Gauge
 	Checkpoints      prometheus.Counter
 	RekeyRecords     prometheus.Counter
+	CountedHere      prometheus.Counter
 	CacheEvictions   prometheus.Counter
 }
 
@@ -88,7 +89,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Records written to the partitioned topic: likes of one video and window step read in one transaction are combined into one."})
 	m.Checkpoints = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_checkpoints_total",
 		Help: "Times the counts committed since the last checkpoint were written to the store (every --checkpoint-interval)."})
-	reg.MustRegister(m.Checkpoints, m.RekeyRecords, m.CachedKeys, m.CacheEvictions, m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
+	m.CountedHere = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_likes_counted_here_total",
+		Help: "Likes counted by the worker that re-keyed them (it owns their partition), without a trip through the partitioned topic."})
+	reg.MustRegister(m.CountedHere, m.Checkpoints, m.RekeyRecords, m.CachedKeys, m.CacheEvictions, m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
 		m.WindowsClosed, m.Finals, m.Updates, m.Lag, m.Restored, m.Marks, m.DemoLikes, m.Partitions)
 	for _, r := range videoid.Reasons {
 		m.DeadLettered.WithLabelValues(string(r))

@@ -119,7 +119,9 @@ func (w *Worker) deadLetter(t *txn, r *kgo.Record, reason, detail string, extra 
 // tick ends a commit interval: sources send watermark marks where one can
 // close a window, and the owner of partition 0 sends the demo like when due.
 func (w *Worker) tick(ctx context.Context, t *txn) error {
-	w.flushCombined(ctx, t) // before the marks, which must follow these likes
+	if err := w.flushCombined(ctx, t); err != nil { // before the marks, which must follow these likes
+		return err
+	}
 	now := time.Now().UnixMilli()
 	pol := w.cfg.Policy
 	wms := make(map[int32]int64, len(w.sources))
