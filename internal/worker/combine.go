@@ -99,13 +99,8 @@ func (w *Worker) flushCombined(ctx context.Context, t *txn) error {
 			}
 		}
 		produced++
-		r := &kgo.Record{
-			Topic:     topics.Partitioned,
-			Partition: partition.ForKey(l.id, nPart),
-			Key:       l.id,
-			Value:     l.id,
-			Timestamp: time.UnixMilli(l.ts),
-		}
+		r := t.record()
+		r.Topic, r.Partition, r.Key, r.Value, r.Timestamp = topics.Partitioned, q, l.id, l.id, time.UnixMilli(l.ts)
 		if l.n > 1 {
 			var scratch [20]byte
 			headers[0] = kgo.RecordHeader{Key: record.LikesHeader, Value: t.value(record.AppendLikes(scratch[:0], l.n))}

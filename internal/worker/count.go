@@ -346,12 +346,9 @@ func (w *Worker) output(t *txn, win window.Window, id string, c uint64, final bo
 	var scratch [256]byte
 	val := t.value(record.AppendAggregationWith(scratch[:0], s.label, id, c, bounds, final))
 	key := t.valueString(id)
-	w.sess.Produce(context.Background(), &kgo.Record{
-		Topic:     s.topic,
-		Partition: partition.ForKey(key, s.partitions),
-		Key:       key,
-		Value:     val,
-	}, t.sent)
+	rec := t.record()
+	rec.Topic, rec.Partition, rec.Key, rec.Value = s.topic, partition.ForKey(key, s.partitions), key, val
+	w.sess.Produce(context.Background(), rec, t.sent)
 	if final {
 		w.m.Finals.Inc()
 	} else {
@@ -361,11 +358,8 @@ func (w *Worker) output(t *txn, win window.Window, id string, c uint64, final bo
 
 // changelog produces one changelog record; a nil value is a tombstone.
 func (w *Worker) changelog(t *txn, p int32, stateKey, value []byte) {
-	rec := &kgo.Record{
-		Topic:     topics.Changelog,
-		Partition: p,
-		Key:       t.value(store.ChangelogKey(stateKey)),
-	}
+	rec := t.record()
+	rec.Topic, rec.Partition, rec.Key = topics.Changelog, p, t.value(store.ChangelogKey(stateKey))
 	if value != nil {
 		rec.Value = t.value(value)
 	}
@@ -377,11 +371,8 @@ func (w *Worker) changelog(t *txn, p int32, stateKey, value []byte) {
 func (w *Worker) changelogCount(t *txn, p int32, win window.Window, id string, c uint64, tombstone bool) {
 	w.key = store.CountKey(w.key[:0], p, win, nil)
 	w.key = append(w.key, id...)
-	rec := &kgo.Record{
-		Topic:     topics.Changelog,
-		Partition: p,
-		Key:       t.value(store.ChangelogKey(w.key)),
-	}
+	rec := t.record()
+	rec.Topic, rec.Partition, rec.Key = topics.Changelog, p, t.value(store.ChangelogKey(w.key))
 	if !tombstone {
 		rec.Value = t.value(binary.BigEndian.AppendUint64(w.key[:0], c))
 	}

@@ -33,6 +33,8 @@ type txn struct {
 
 	bounds map[window.Window][]byte // formatted window bounds of outputs
 
+	recs []kgo.Record // chunk that record carves produced records from
+
 	// Promises of produced records, made once per transaction rather than
 	// once per record.
 	sent, sentChangelog func(*kgo.Record, error)
@@ -78,6 +80,17 @@ func (t *txn) value(b []byte) []byte {
 	start := len(t.buf)
 	t.buf = append(t.buf, b...)
 	return t.buf[start:len(t.buf):len(t.buf)]
+}
+
+// record returns a zero record for the transaction to produce. Records are
+// carved out of chunks (kgo keeps each one until it is acknowledged, within
+// the transaction): one allocation per chunk rather than per record.
+func (t *txn) record() *kgo.Record {
+	if len(t.recs) == cap(t.recs) {
+		t.recs = make([]kgo.Record, 0, 1024)
+	}
+	t.recs = t.recs[:len(t.recs)+1]
+	return &t.recs[len(t.recs)-1]
 }
 
 // valueString is value for a string.
