@@ -73,7 +73,12 @@ type taskTxn struct {
 }
 
 // value copies b into the transaction's value buffer and returns the copy.
-func (t *txn) value(b []byte) []byte {
+func (t *txn) value(b []byte) []byte { return carve(t, b) }
+
+// valueString is value for a string.
+func (t *txn) valueString(s string) []byte { return carve(t, s) }
+
+func carve[T string | []byte](t *txn, b T) []byte {
 	if cap(t.buf)-len(t.buf) < len(b) {
 		t.buf = make([]byte, 0, max(64<<10, len(b)))
 	}
@@ -91,16 +96,6 @@ func (t *txn) record() *kgo.Record {
 	}
 	t.recs = t.recs[:len(t.recs)+1]
 	return &t.recs[len(t.recs)-1]
-}
-
-// valueString is value for a string.
-func (t *txn) valueString(s string) []byte {
-	if cap(t.buf)-len(t.buf) < len(s) {
-		t.buf = make([]byte, 0, max(64<<10, len(s)))
-	}
-	start := len(t.buf)
-	t.buf = append(t.buf, s...)
-	return t.buf[start:len(t.buf):len(t.buf)]
 }
 
 // promise records produce failures and the last changelog offset of each
