@@ -14,19 +14,21 @@ import (
 //	[partition][ 'w' ][source partition:4]                             -> SourceMark, 12 bytes
 //	[partition][ 'd' ]                                                 -> last demo tick sent, int64
 //	[partition][ 'i' ][video id][0x00][idempotency key]                -> Dedup: first seen, seqs seen
+//	[partition][ 'k' ]                                                 -> number of 'c' entries, int64
 //	[partition][ 'o' ]                                                 -> next changelog offset, int64
 //
 // Counts of one window are contiguous and ordered by (size, start), so a
 // window is closed or deleted with one range scan. The changelog key of a
 // 'c' or 'w' entry is the key without its partition prefix (the changelog
-// partition is the partition), likewise for 'd'; 'o' entries are local
-// bookkeeping only.
+// partition is the partition), likewise for 'd', 'i' and 'k'; 'o' entries
+// are local bookkeeping only.
 const (
 	kindCount     = 'c'
 	kindWatermark = 'w'
 	kindOffset    = 'o'
 	kindDemo      = 'd'
 	kindDedup     = 'i'
+	kindKeys      = 'k'
 
 	partLen     = 4
 	countHdrLen = partLen + 1 + 8 + 8 // up to the video id
@@ -86,6 +88,24 @@ func ParseWatermarkKey(k []byte) (source int32, ok bool) {
 }
 
 func offsetKey(p int32) []byte { return append(appendPartition(nil, p), kindOffset) }
+
+// KeyCountKey returns the key of the number of counts partition p holds
+// (see Store.KeyCount). Workers write it to the changelog too, after the
+// counts of each transaction that changes any.
+func KeyCountKey(p int32) []byte { return append(appendPartition(nil, p), kindKeys) }
+
+// localOnly reports whether changelog key ck names an entry a Loader writes
+// itself: the changelog offset (local bookkeeping, never in a changelog
+// written by workers) and the key count (which it counts).
+func localOnly(ck []byte) bool {
+	return len(ck) == 1 && (ck[0] == kindOffset || ck[0] == kindKeys)
+}
+
+// partitionRange returns the bounds of every key of partition p.
+func partitionRange(p int32) (lower, upper []byte) {
+	lower = appendPartition(nil, p)
+	return lower, prefixEnd(lower)
+}
 
 // DemoKey returns the key of the last demo tick sent by partition p's owner.
 func DemoKey(p int32) []byte { return append(appendPartition(nil, p), kindDemo) }

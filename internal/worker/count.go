@@ -314,6 +314,11 @@ func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
 			w.changelogCount(t, tk.partition, win, id, c, false)
 		}
 	}
+	if len(tt.counts) > 0 || tt.goneKeys > 0 {
+		// The number of counts follows them, so that a replay knows it
+		// without reading the store.
+		w.changelog(t, tk.partition, store.KeyCountKey(tk.partition), store.EncodeInt64(tk.keys+tt.newKeys-tt.goneKeys))
+	}
 	for s, m := range tt.marks {
 		w.changelog(t, tk.partition, store.WatermarkKey(tk.partition, s), store.EncodeSourceMark(m))
 	}
@@ -417,6 +422,12 @@ func (w *Worker) apply(t *txn) error {
 		}
 		for _, k := range tt.dedupGone {
 			b.Delete([]byte(k))
+		}
+		if tk != nil {
+			w.pendingFor(p).keys += tt.newKeys - tt.goneKeys // written with the counts
+		} else if err := b.AddKeys(p, tt.newKeys-tt.goneKeys); err != nil {
+			b.Discard()
+			return err
 		}
 		if end, ok := t.changelogEnd[p]; ok {
 			if tk != nil {

@@ -33,6 +33,7 @@ const maxPendingKeys = 1 << 20
 type pendingTask struct {
 	counts map[window.Window]map[string]uint64
 	next   int64 // changelog offset the store reflects once they are written; -1 unknown
+	keys   int64 // change of the partition's key count (store.Batch.AddKeys) they make
 }
 
 // pendingFor returns partition p's pending state, creating it.
@@ -103,6 +104,9 @@ func (w *Worker) writePending(b *store.Batch, p int32) error {
 			}
 		}
 		w.pendingKeys -= len(m)
+	}
+	if err := b.AddKeys(p, pt.keys); err != nil {
+		return err
 	}
 	if pt.next >= 0 {
 		if err := b.SetChangelogNext(p, pt.next); err != nil {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/counter-dev/counter/internal/kafkalog"
 	"github.com/counter-dev/counter/internal/standby"
-	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/topics"
 )
 
@@ -150,13 +149,7 @@ func (s *standbys) apply(fetches kgo.Fetches) error {
 			if r.Attrs.IsControl() {
 				continue
 			}
-			key := store.StateKey(fp.Partition, r.Key)
-			if r.Value == nil {
-				err = b.Delete(key)
-			} else {
-				err = b.Set(key, r.Value)
-			}
-			if err != nil {
+			if err = b.Replay(fp.Partition, r.Key, r.Value); err != nil {
 				return
 			}
 		}

@@ -292,18 +292,20 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 	w.events = nil
 	w.mu.Unlock()
 	for _, ev := range events {
+		var restored map[int32]*task
+		if ev.assigned && len(ev.parts[topics.Partitioned]) > 0 {
+			w.ready.Store(false)
+			if restored, err = w.restore(ctx, ev.parts[topics.Partitioned]); err != nil {
+				return revoked, fmt.Errorf("restoring partitions %v: %w", ev.parts[topics.Partitioned], err)
+			}
+		}
 		for topic, parts := range ev.parts {
 			for _, p := range parts {
 				switch {
 				case ev.assigned && topic == topics.Ingestion:
 					w.sources[p] = &source{pos: -1, maxTs: watermark.None, sent: watermark.None}
 				case ev.assigned && topic == topics.Partitioned:
-					w.ready.Store(false)
-					w.standbys.own(p)
-					tk, err := w.restore(ctx, p)
-					if err != nil {
-						return revoked, fmt.Errorf("restoring partition %d: %w", p, err)
-					}
+					tk := restored[p]
 					w.tasks[p] = tk
 					w.stateKeys += tk.keys
 				case topic == topics.Ingestion:
