@@ -113,7 +113,8 @@ const EventTimeHeader = "Counter-Event-Time"
 // in EventTimeHeader. id is a valid video identifier, so it needs no JSON
 // escaping.
 func writeAccepted(w http.ResponseWriter, id string, n int, ts time.Time) {
-	w.Header().Set(EventTimeHeader, ts.UTC().Format(time.RFC3339Nano))
+	var buf [len("2006-01-02T15:04:05.000Z")]byte
+	w.Header()[EventTimeHeader] = []string{string(appendEventTime(buf[:0], ts))} // canonical key
 	b := make([]byte, 0, 64+len(id))
 	b = append(b, `{"video_id":"`...)
 	b = append(b, id...)
@@ -121,6 +122,56 @@ func writeAccepted(w http.ResponseWriter, id string, n int, ts time.Time) {
 	b = strconv.AppendInt(b, int64(n), 10)
 	b = append(b, "}\n"...)
 	writeJSON(w, http.StatusOK, b)
+}
+
+// appendEventTime appends ts in UTC as time.RFC3339Nano formats it, such as
+// 2026-11-26T10:07:00.12Z (trailing zeros of the fraction dropped, no
+// fraction for a whole second), for times in whole milliseconds between the
+// years 0 and 9999 without time.Time.AppendFormat's cost; other times it
+// formats with AppendFormat.
+func appendEventTime(dst []byte, ts time.Time) []byte {
+	ts = ts.UTC()
+	year, month, day := ts.Date()
+	nanos := ts.Nanosecond()
+	if year < 0 || year > 9999 || nanos%int(time.Millisecond) != 0 {
+		return ts.AppendFormat(dst, time.RFC3339Nano)
+	}
+	hour, minute, sec := ts.Clock()
+	dst = appendDigits(dst, year, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int(month), 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, day, 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, hour, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, minute, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, sec, 2)
+	if ms := nanos / int(time.Millisecond); ms != 0 {
+		dst = append(dst, '.')
+		digits := 3
+		for ms%10 == 0 {
+			ms /= 10
+			digits--
+		}
+		dst = appendDigits(dst, ms, digits)
+	}
+	return append(dst, 'Z')
+}
+
+// appendDigits appends v, 0 <= v < 10^width, in exactly width decimal
+// digits (leading zeros).
+func appendDigits(dst []byte, v, width int) []byte {
+	start := len(dst)
+	for range width {
+		dst = append(dst, '0')
+	}
+	for i := len(dst) - 1; i >= start; i-- {
+		dst[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return dst
 }
 
 // gate opens at most once per period, to keep logs readable when every

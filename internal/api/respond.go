@@ -14,9 +14,14 @@ type errorBody struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// jsonContentType is the Content-Type header value of every JSON answer,
+// shared by all of them: nothing modifies a header value in place (Set
+// replaces the slice, Add appends to a full one), so it is never changed.
+var jsonContentType = []string{"application/json"}
+
 // writeJSON sends body, a JSON document, with status code.
 func writeJSON(w http.ResponseWriter, code int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType // canonical key; saves Set's allocation
 	w.WriteHeader(code)
 	w.Write(body) //nolint:errcheck // the client is gone; nothing to do
 }

@@ -23,6 +23,13 @@ const DefaultTopic = "video_clicks_ingestion"
 // DefaultTimeout bounds SendLikes when SinkConfig.Timeout is zero.
 const DefaultTimeout = 5 * time.Second
 
+// DefaultLinger is the producer's linger when SinkConfig.Linger is zero: a
+// like waits at most this long for the likes of concurrent requests to join
+// its produce request. Fewer, larger produce requests cost the client and the
+// broker less CPU per like; under load this more than makes up for the wait
+// (see BENCHMARKS.md, Ingest).
+const DefaultLinger = 250 * time.Microsecond
+
 // ErrUnavailable is wrapped by the errors of SendLikes when the broker did
 // not acknowledge every like in time: it is unreachable, too slow, refuses
 // the records, or the sink is closed. Retrying later may succeed.
@@ -37,8 +44,8 @@ type SinkConfig struct {
 	// Timeout bounds each SendLikes call; DefaultTimeout if zero.
 	Timeout time.Duration
 	// Linger is how long the producer waits for more records before
-	// sending a batch. Zero sends at once; records that arrive while
-	// requests are in flight are still batched together.
+	// sending a batch; DefaultLinger if zero. Records that arrive while
+	// requests are in flight are batched together too.
 	Linger time.Duration
 	// Logger receives the Kafka client's warnings; slog.Default() if nil.
 	Logger *slog.Logger
@@ -71,6 +78,9 @@ func NewKafkaSink(cfg SinkConfig) (*KafkaSink, error) {
 	if cfg.Timeout < 0 || cfg.Linger < 0 {
 		return nil, fmt.Errorf("ingest: negative timeout %v or linger %v", cfg.Timeout, cfg.Linger)
 	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -84,6 +94,9 @@ func NewKafkaSink(cfg SinkConfig) (*KafkaSink, error) {
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(cfg.Linger),
+		// Kafka's default placement of keyed records, hashing each
+		// request's key once rather than once per like.
+		kgo.RecordPartitioner(keyPartitioner{}),
 		kgo.ProduceRequestTimeout(max(delivery, 100*time.Millisecond)), // kgo's minimum
 		// When a record's context expires, fail it even if a request
 		// carrying it is in flight (kgo then cancels that request and
@@ -157,21 +170,42 @@ func (s *KafkaSink) Send(ctx context.Context, l Likes) error {
 	deadline := s.deadlines.get(time.Now())
 	w := getWaiter(n)
 	records := make([]kgo.Record, n)
-	var key []byte
-	if l.IdempotencyKey != "" {
-		key = []byte(l.IdempotencyKey)
-	}
 	for i := range records {
 		records[i] = kgo.Record{Key: id, Value: id, Timestamp: now}
-		if key != nil {
-			records[i].Headers = []kgo.RecordHeader{
-				{Key: record.IdempotencyKeyHeader, Value: key},
-				{Key: record.SeqHeader, Value: strconv.AppendInt(nil, int64(i), 10)},
-			}
-		}
+	}
+	if l.IdempotencyKey != "" {
+		setIdempotencyHeaders(records, []byte(l.IdempotencyKey))
+	}
+	for i := range records {
 		s.cl.Produce(deadline, &records[i], w.promise)
 	}
 	return s.wait(w, deadline, n)
+}
+
+// setIdempotencyHeaders gives record i of records the headers of an
+// idempotent request: the key, and i as its sequence number. All headers
+// and all sequence numbers share two allocations.
+func setIdempotencyHeaders(records []kgo.Record, key []byte) {
+	n := len(records)
+	headers := make([]kgo.RecordHeader, 2*n)
+	seqs := make([]byte, 0, seqDigits(n))
+	for i := range records {
+		start := len(seqs)
+		seqs = strconv.AppendInt(seqs, int64(i), 10)
+		h := headers[2*i : 2*i+2 : 2*i+2]
+		h[0] = kgo.RecordHeader{Key: record.IdempotencyKeyHeader, Value: key}
+		h[1] = kgo.RecordHeader{Key: record.SeqHeader, Value: seqs[start:len(seqs):len(seqs)]}
+		records[i].Headers = h
+	}
+}
+
+// seqDigits returns the number of decimal digits of 0, 1, ..., n-1 together.
+func seqDigits(n int) int {
+	total := 0
+	for low, high, digits := 0, 10, 1; low < n; low, high, digits = high, high*10, digits+1 {
+		total += (min(n, high) - low) * digits
+	}
+	return total
 }
 
 // wait returns once every record of w has an outcome, or grace after the

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/counter-dev/counter/internal/ingest/ingesttest"
+	"github.com/counter-dev/counter/internal/record"
 )
 
 const (
@@ -210,6 +212,33 @@ func TestNewKafkaSinkConfig(t *testing.T) {
 	defer s.Close()
 	if s.timeout != DefaultTimeout || s.grace+s.deadlines.delay != DefaultTimeout {
 		t.Errorf("timeout %v, grace %v, delivery %v", s.timeout, s.grace, s.deadlines.delay)
+	}
+	if got := s.cl.OptValue(kgo.ProducerLinger); got != DefaultLinger {
+		t.Errorf("linger %v, want DefaultLinger %v", got, DefaultLinger)
+	}
+}
+
+func TestSetIdempotencyHeaders(t *testing.T) {
+	for _, n := range []int{1, 9, 10, 11, 99, 100, 101, 1000, 10000} {
+		records := make([]kgo.Record, n)
+		setIdempotencyHeaders(records, []byte("key-1"))
+		total := 0
+		for i, r := range records {
+			want := strconv.Itoa(i)
+			total += len(want)
+			if len(r.Headers) != 2 || r.Headers[0].Key != record.IdempotencyKeyHeader || string(r.Headers[0].Value) != "key-1" ||
+				r.Headers[1].Key != record.SeqHeader || string(r.Headers[1].Value) != want {
+				t.Fatalf("n=%d: record %d has headers %v", n, i, r.Headers)
+			}
+			// The shared slices are capped: growing one record's header
+			// or value cannot overwrite the next record's.
+			if cap(r.Headers) != 2 || cap(r.Headers[1].Value) != len(want) {
+				t.Fatalf("n=%d: record %d: headers cap %d, seq cap %d", n, i, cap(r.Headers), cap(r.Headers[1].Value))
+			}
+		}
+		if d := seqDigits(n); d != total {
+			t.Errorf("seqDigits(%d) = %d, want %d", n, d, total)
+		}
 	}
 }
 
