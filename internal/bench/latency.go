@@ -154,7 +154,7 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*Report, error) {
 	rep.Notes = append(rep.Notes,
 		"like → push: from the 200 of a like (POST, one like) to the Socket.IO client receiving the first live_aggregations_1 of its video and window whose count includes it (like k of a (video, window), in the order of the 200s, is in counts ≥ k); every acknowledged like must be pushed, else the run fails",
 		"push only (baseline): from a worker producing an output record (its timestamp, just before the transaction commits) to the client receiving that count: commit, read_committed fetch by the live view, coalescing flush (at most one per live_flush_interval), WebSocket",
-		"like → output record: from the 200 to the worker producing the first output record that counts the like; a like crosses two transactions, re-key then count, and when one worker owns partition p of both input topics (the log shows the assignment) it counts in its next transaction what it re-keyed in this one: one to two commit intervals plus the commits",
+		"like → output record: from the 200 to the worker producing the first output record that counts the like; a worker that owns the like's partition of both input topics (the log shows the assignment) counts it in the transaction that re-keys it: up to one commit interval plus the commit; otherwise it crosses two transactions, re-key then count",
 		fmt.Sprintf("%d of %d likes were pushed before their 200 arrived (latency 0)", early, likes),
 		"broker, workers, API, Socket.IO client and load generator share this machine's CPUs")
 	return rep, nil
