@@ -31,16 +31,18 @@ type IngestConfig struct {
 
 // phase is one kind of request the ingest scenario sends.
 type phase struct {
-	name  string
-	count int // likes per request, 0 for GET /healthz
+	name       string
+	count      int  // likes per request, 0 for GET /healthz
+	idempotent bool // with an Idempotency-Key header
 }
 
 // Ingest runs the ingest scenario: the HTTP API (with its Kafka producer)
 // and a broker in this process, and a built-in load generator sending
 // requests over keep-alive connections as fast as they are answered: GET
-// /healthz (the baseline: the same server without Kafka), single likes, and
-// likes batched Count per request. Acknowledged likes are checked against
-// the records in the ingestion topic.
+// /healthz (the baseline: the same server without Kafka), single likes,
+// likes batched Count per request, and single likes with an
+// Idempotency-Key. Acknowledged likes are checked against the records in
+// the ingestion topic.
 func Ingest(ctx context.Context, cfg IngestConfig) (*Report, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -54,7 +56,8 @@ func Ingest(ctx context.Context, cfg IngestConfig) (*Report, error) {
 		"runs": itoa(cfg.Runs),
 	}}
 	ids := loadgen.VideoIDs(cfg.Videos)
-	phases := []phase{{"GET /healthz", 0}, {"POST like", 1}, {fmt.Sprintf(`POST {"count":%d}`, cfg.Count), cfg.Count}}
+	phases := []phase{{"GET /healthz", 0, false}, {"POST like", 1, false}, {fmt.Sprintf(`POST {"count":%d}`, cfg.Count), cfg.Count, false},
+		{"POST like with Idempotency-Key", 1, true}}
 	s := newSeries()
 	for run := range cfg.Runs {
 		if err := ingestRun(ctx, cfg, ids, phases, run, s); err != nil {
@@ -81,6 +84,9 @@ func Ingest(ctx context.Context, cfg IngestConfig) (*Report, error) {
 		s.figure(phases[2].name+" CPU", "", ""),
 		s.figure(phases[2].name+" CPU per request", "", ""),
 		s.figure(phases[2].name+" CPU taken by other processes", "", ""),
+		s.figure(phases[3].name, phases[1].name, ""),
+		s.figure(phases[3].name+" p99", phases[1].name+" p99", ""),
+		s.figure(phases[3].name+" CPU per request", phases[1].name+" CPU per request", ""),
 		s.figure("errors", "", "0"))
 	rep.Notes = append(rep.Notes, "load generator, API, Kafka producer and broker share this machine's CPUs; latency is from writing a request to reading its whole answer")
 	return rep, nil
@@ -110,7 +116,11 @@ func ingestRun(ctx context.Context, cfg IngestConfig, ids []string, phases []pha
 	for _, ph := range phases {
 		reqs := loadgen.GetRequests(target, "/healthz")
 		if ph.count > 0 {
-			if reqs, err = loadgen.LikeRequests(target, ids, cfg.Distribution, ph.count, uint64(run)+1); err != nil {
+			likes := loadgen.LikeRequests
+			if ph.idempotent {
+				likes = loadgen.IdempotentLikeRequests
+			}
+			if reqs, err = likes(target, ids, cfg.Distribution, ph.count, uint64(run)+1); err != nil {
 				return err
 			}
 		}
@@ -173,10 +183,12 @@ func checkIngested(ctx context.Context, c *cluster, acked, errs int64) error {
 }
 
 func profileName(ph phase) string {
-	switch ph.count {
-	case 0:
+	switch {
+	case ph.count == 0:
 		return "healthz"
-	case 1:
+	case ph.idempotent:
+		return "idempotent"
+	case ph.count == 1:
 		return "single"
 	}
 	return "batched"

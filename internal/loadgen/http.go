@@ -122,33 +122,56 @@ func ParseTarget(raw string) (Target, error) {
 // with ids drawn from ids by dist (each connection seeded differently from
 // seed) and, when count > 1, the body {"count":count}.
 func LikeRequests(t Target, ids []string, dist Distribution, count int, seed uint64) (func(int) Requests, error) {
+	return likeRequestMakers(t, ids, dist, count, seed, false)
+}
+
+// IdempotentLikeRequests is LikeRequests with an Idempotency-Key header on
+// every request, unique per request: "<seed>-<connection>-<n>".
+func IdempotentLikeRequests(t Target, ids []string, dist Distribution, count int, seed uint64) (func(int) Requests, error) {
+	return likeRequestMakers(t, ids, dist, count, seed, true)
+}
+
+func likeRequestMakers(t Target, ids []string, dist Distribution, count int, seed uint64, idempotent bool) (func(int) Requests, error) {
 	if _, err := NewPicker(dist, len(ids), seed); err != nil {
 		return nil, err
 	}
 	head := "POST " + t.Prefix + "/videos/"
-	tail := "/likes HTTP/1.1\r\nHost: " + t.Host + "\r\nContent-Length: 0\r\n\r\n"
+	mid := "/likes HTTP/1.1\r\nHost: " + t.Host + "\r\n"
+	tail := "Content-Length: 0\r\n\r\n"
 	if count > 1 {
 		body := `{"count":` + strconv.Itoa(count) + "}"
-		tail = "/likes HTTP/1.1\r\nHost: " + t.Host + "\r\nContent-Type: application/json\r\nContent-Length: " +
-			strconv.Itoa(len(body)) + "\r\n\r\n" + body
+		tail = "Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
 	}
 	return func(i int) Requests {
 		p, _ := NewPicker(dist, len(ids), seed+uint64(i)*0x9e3779b97f4a7c15)
-		return &likeRequests{head: head, tail: tail, ids: ids, pick: p, count: max(count, 1)}
+		l := &likeRequests{head: head, mid: mid, tail: tail, ids: ids, pick: p, count: max(count, 1)}
+		if idempotent {
+			l.keyPrefix = "Idempotency-Key: " + strconv.FormatUint(seed, 10) + "-" + strconv.Itoa(i) + "-"
+		}
+		return l
 	}, nil
 }
 
 type likeRequests struct {
-	head, tail string
-	ids        []string
-	pick       *Picker
-	count      int
+	head, mid, tail string
+	ids             []string
+	pick            *Picker
+	count           int
+	keyPrefix       string // "Idempotency-Key: <seed>-<conn>-" or "" for none
+	n               uint64 // requests made, for the keys
 }
 
 // Next appends a like request for the next video drawn.
 func (l *likeRequests) Next(dst []byte) ([]byte, int) {
 	dst = append(dst, l.head...)
 	dst = append(dst, l.ids[l.pick.Next()]...)
+	dst = append(dst, l.mid...)
+	if l.keyPrefix != "" {
+		dst = append(dst, l.keyPrefix...)
+		dst = strconv.AppendUint(dst, l.n, 10)
+		dst = append(dst, "\r\n"...)
+		l.n++
+	}
 	return append(dst, l.tail...), l.count
 }
 

@@ -1,6 +1,8 @@
 package loadgen
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -133,5 +135,35 @@ func TestParseTarget(t *testing.T) {
 		if _, err := ParseTarget(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestIdempotentLikeRequestsHaveUniqueKeys(t *testing.T) {
+	target := Target{Addr: "x:1", Host: "x:1", Prefix: "/dev"}
+	makers, err := IdempotentLikeRequests(target, VideoIDs(5), Uniform, 1, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for conn := range 3 {
+		reqs := makers(conn)
+		for range 4 {
+			req, likes := reqs.Next(nil)
+			r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(req)))
+			if err != nil {
+				t.Fatalf("request %q: %v", req, err)
+			}
+			key := r.Header.Get("Idempotency-Key")
+			if likes != 1 || r.Method != "POST" || !strings.HasSuffix(r.URL.Path, "/likes") || key == "" || seen[key] {
+				t.Fatalf("request %q: likes %d, key %q (seen before: %v)", req, likes, key, seen[key])
+			}
+			seen[key] = true
+		}
+	}
+	plain, _ := LikeRequests(target, VideoIDs(5), Uniform, 100, 7)
+	req, _ := plain(0).Next(nil)
+	r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(req)))
+	if err != nil || r.Header.Get("Idempotency-Key") != "" || r.ContentLength != int64(len(`{"count":100}`)) {
+		t.Fatalf("plain request %q: %v", req, err)
 	}
 }
