@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/kafkalog"
 	"github.com/counter-dev/counter/internal/loadgen"
+	"github.com/counter-dev/counter/internal/record"
 	"github.com/counter-dev/counter/internal/topics"
 	"github.com/counter-dev/counter/internal/window"
 )
@@ -19,9 +21,12 @@ import (
 type backlog struct {
 	events int
 	keyed  bool // keyed by video id (the API) or unkeyed (original producers)
-	ids    [][]byte
-	dist   loadgen.Distribution
-	span   time.Duration // event times cover [end-span, end)
+	// idempotent gives each like its own Idempotency-Key (index 0), as
+	// the API does for a single like sent with one.
+	idempotent bool
+	ids        [][]byte
+	dist       loadgen.Distribution
+	span       time.Duration // event times cover [end-span, end)
 	// finals is the number of distinct (video, window) pairs per window
 	// label: how many final:true records the pipeline must produce.
 	finals map[string]int64
@@ -64,6 +69,7 @@ func preload(ctx context.Context, c *cluster, b *backlog, o Options) (time.Durat
 	tally := newFinalTally(pol, len(b.ids))
 	began := time.Now()
 	var slab []kgo.Record
+	seq0 := []byte("0")
 	for i := range b.events {
 		if len(slab) == 0 {
 			slab = make([]kgo.Record, 4096)
@@ -76,6 +82,12 @@ func preload(ctx context.Context, c *cluster, b *backlog, o Options) (time.Durat
 		r.Value, r.Timestamp = b.ids[v], time.UnixMilli(ts)
 		if b.keyed {
 			r.Key = r.Value
+		}
+		if b.idempotent {
+			r.Headers = []kgo.RecordHeader{
+				{Key: record.IdempotencyKeyHeader, Value: strconv.AppendInt(nil, int64(i), 36)},
+				{Key: record.SeqHeader, Value: seq0},
+			}
 		}
 		cl.Produce(ctx, r, promise)
 	}
