@@ -388,26 +388,11 @@ func (w *Worker) changelogCount(t *txn, p int32, win window.Window, id string, c
 // the changes and the changelog position in one batch per partition.
 func (w *Worker) apply(t *txn) error {
 	b := w.store.NewBatch()
-	var val []byte
 	for p, tt := range t.tasks {
 		tk := w.tasks[p]
 		for win, changed := range tt.counts {
-			if slices.Contains(tt.expired, win) {
-				continue
-			}
-			if tk != nil {
-				w.deferCounts(p, win, changed) // see pending.go
-				continue
-			}
-			// Revoked after the commit: no checkpoint will come.
-			for id, c := range changed {
-				w.key = store.CountKey(w.key[:0], p, win, nil)
-				w.key = append(w.key, id...)
-				val = binary.BigEndian.AppendUint64(val[:0], c)
-				if err := b.Set(w.key, val); err != nil { // the batch copies key and value
-					b.Discard()
-					return err
-				}
+			if !slices.Contains(tt.expired, win) {
+				w.deferCounts(p, win, changed) // written at the next checkpoint: see pending.go
 			}
 		}
 		for s, m := range tt.marks {
@@ -423,25 +408,18 @@ func (w *Worker) apply(t *txn) error {
 		for _, k := range tt.dedupGone {
 			b.Delete([]byte(k))
 		}
-		if tk != nil {
-			w.pendingFor(p).keys += tt.newKeys - tt.goneKeys // written with the counts
-		} else if err := b.AddKeys(p, tt.newKeys-tt.goneKeys); err != nil {
-			b.Discard()
-			return err
-		}
+		pt := w.pendingFor(p)
+		pt.keys += tt.newKeys - tt.goneKeys // written with the counts
 		if end, ok := t.changelogEnd[p]; ok {
-			if tk != nil {
-				w.pendingFor(p).next = end + 1
-			} else {
-				b.SetChangelogNext(p, end+1)
-			}
+			pt.next = end + 1
 		}
 		if tk == nil {
-			if err := w.writePending(b, p); err != nil { // none expected: revocations flush
+			// Revoked after the commit: no checkpoint will come for p.
+			if err := w.writePending(b, p); err != nil {
 				b.Discard()
 				return err
 			}
-			continue // revoked after commit; the store still has its state
+			continue
 		}
 		for s, m := range tt.marks {
 			tk.marks[s] = m
