@@ -55,6 +55,7 @@ func Start(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting embedded broker on port %d: %w", cfg.Port, err)
 	}
+	keepAbortedLists(c)
 	return &Broker{c: c}, nil
 }
 
