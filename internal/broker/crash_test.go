@@ -85,7 +85,9 @@ func writeSentinels(t *testing.T, addrs []string, topic string, partitions int32
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for p := range partitions {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte(sentinel)}).FirstErr(); err != nil {
+		// A key of its own, so that compaction keeps it.
+		key := fmt.Appendf(nil, "%s/%d", sentinel, time.Now().UnixNano())
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: p, Key: key, Value: []byte(sentinel)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -232,6 +234,15 @@ func checkMarkers(t *testing.T, raw []*kgo.Record, abortedPrefix string) {
 // its high watermark: no transaction is left open.
 func checkStable(t *testing.T, addrs []string, topic string) {
 	t.Helper()
+	for _, u := range unstable(t, addrs, topic) {
+		t.Error(u)
+	}
+}
+
+// unstable describes the partitions of topic whose last stable offset is
+// behind their high watermark.
+func unstable(t *testing.T, addrs []string, topic string) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(newClient(t, addrs))
@@ -243,11 +254,13 @@ func checkStable(t *testing.T, addrs []string, topic string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var behind []string
 	hwm.Each(func(o kadm.ListedOffset) {
 		if s, _ := lso.Lookup(topic, o.Partition); s.Offset != o.Offset {
-			t.Errorf("%s/%d: last stable offset %d, high watermark %d", topic, o.Partition, s.Offset, o.Offset)
+			behind = append(behind, fmt.Sprintf("%s/%d: last stable offset %d, high watermark %d", topic, o.Partition, s.Offset, o.Offset))
 		}
 	})
+	return behind
 }
 
 // Kafka rules, across a SIGKILL of the process holding the broker while
