@@ -361,3 +361,44 @@ func firstDiff(got, want []string) string {
 	}
 	return "none"
 }
+
+// The same rules across a clean stop of the broker (Close, as on SIGTERM)
+// while a producer — a worker of another process — has a transaction open.
+func TestContractCleanStopEndsOpenTransactions(t *testing.T) {
+	dir := t.TempDir()
+	const partitions = 3
+	b := startBroker(t, dir)
+	addrs := b.Addrs()
+	createTopic(t, newClient(t, addrs), "stop", partitions, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opts := []kgo.Opt{kgo.TransactionalID("s"), kgo.RecordPartitioner(kgo.ManualPartitioner())}
+	run := func(prefix string, commit bool) []string {
+		cl := newClient(t, addrs, opts...)
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		vs := produce(t, cl, "stop", partitions, prefix, 100)
+		if commit {
+			if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+				t.Fatal(err)
+			}
+			cl.Close()
+		} // else the producer stays, its transaction open, until the test ends
+		return vs
+	}
+	want := run("committed-1", true)
+	run("open", false)
+	b.Close()
+
+	b = startBroker(t, dir)
+	addrs = b.Addrs()
+	checkStable(t, addrs, "stop")
+	want = append(want, run("committed-2", true)...)
+	writeSentinels(t, addrs, "stop", partitions)
+	slices.Sort(want)
+	if got := values(readCommittedAll(t, addrs, "stop", partitions, 1)); !slices.Equal(got, want) {
+		t.Fatalf("read_committed read %d records, want the %d committed ones (%s)", len(got), len(want), firstDiff(got, want))
+	}
+	checkMarkers(t, readRaw(t, addrs, "stop"), "open")
+}
