@@ -27,6 +27,7 @@ type Worker struct {
 	m       *Metrics
 	sess    *kgo.GroupTransactSession
 	adm     *kadm.Client
+	kcl     *kgo.Client // adm's client, for requests of our own (skipInvisible)
 	store   *store.Store
 	layout  topics.Layout
 	outputs []string           // output topic per window size, in Policy.Sizes order
@@ -102,7 +103,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.adm = kadm.NewClient(admCl)
+	w.adm, w.kcl = kadm.NewClient(admCl), admCl
 	names := append([]string{topics.Ingestion, topics.Partitioned, topics.Changelog, topics.DeadLetter}, w.outputs...)
 	if w.layout, err = topics.Describe(ctx, w.adm, names...); err != nil {
 		w.adm.Close()
