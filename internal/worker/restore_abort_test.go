@@ -3,8 +3,8 @@ package worker
 import (
 	"context"
 	"encoding/binary"
-	"math/rand/v2"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
