@@ -344,7 +344,7 @@ func TestRestoreIgnoresAbortedTransactions(t *testing.T) {
 // startDataBroker starts an embedded broker (kfake) keeping its data in dir.
 func startDataBroker(t testing.TB, dir string) (*kfake.Cluster, []string) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir),
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DataDir(dir), kfake.GroupMinSessionTimeout(100*time.Millisecond),
 		kfake.BrokerConfigs(map[string]string{"transaction.max.timeout.ms": "900000"}))
 	if err != nil {
 		t.Fatal(err)
@@ -468,4 +468,55 @@ func TestRestoreFinishesOnAnInvisibleTail(t *testing.T) {
 		}
 		checkRestored(t, w.store, tasks, want, ends)
 	})
+}
+
+// An idle source whose last offsets are invisible (a transaction aborted by
+// an unclean broker restart, without its marker) is caught up when its
+// position reaches the end: the windows of the likes before it close by
+// wall clock instead of waiting for a record that never comes.
+func TestSourceCaughtUpPastAnInvisibleTail(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "broker")
+	_, brokers := startDataBroker(t, dir)
+	p := testkit.Policy(t, testGrace, "2s")
+	testkit.EnsureTopics(t, brokers, p, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	plain, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	ts := time.Now()
+	want := map[testkit.Key]uint64{}
+	for src := range int32(2) {
+		r := testkit.Like("stuck", ts)
+		r.Partition = src
+		if err := plain.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		testkit.Expect(want, p, "stuck", ts)
+	}
+	txn, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.TransactionalID("ingest-crashed"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	r := testkit.Like("never", ts)
+	r.Partition = 1
+	if err := txn.ProduceSync(ctx, r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	_, brokers = startDataBroker(t, crashed)
+	out := testkit.ReadOutputs(t, brokers, p)
+	runWorkers(t, brokers, p, t.TempDir(), 1)
+	winEnd := time.UnixMilli(window.Of(ts.UnixMilli(), 2000).End())
+	out.WaitFinals(t, want, time.Until(winEnd)+testGrace+10*time.Second)
 }

@@ -22,16 +22,21 @@ import (
 
 // Worker is one stream worker. Create it with New, run it with Run.
 type Worker struct {
-	cfg     Config
-	log     *slog.Logger
-	m       *Metrics
-	sess    *kgo.GroupTransactSession
-	adm     *kadm.Client
-	kcl     *kgo.Client // adm's client, for requests of our own (skipInvisible)
-	store   *store.Store
-	layout  topics.Layout
-	outputs []string           // output topic per window size, in Policy.Sizes order
-	sizes   map[int64]sizeInfo // by window size in ms
+	cfg  Config
+	log  *slog.Logger
+	m    *Metrics
+	sess *kgo.GroupTransactSession
+	adm  *kadm.Client
+	kcl  *kgo.Client // adm's client, for requests of our own (skipInvisible)
+
+	// Run goroutine only: the position of each source at the last
+	// caught-up check, and the last look for records left before its end.
+	sourceStood  map[int32]int64
+	sourceProbes map[int32]probeMemo
+	store        *store.Store
+	layout       topics.Layout
+	outputs      []string           // output topic per window size, in Policy.Sizes order
+	sizes        map[int64]sizeInfo // by window size in ms
 
 	mu     sync.Mutex // guards events, appended by rebalance callbacks
 	events []rebalanceEvent
