@@ -91,7 +91,7 @@ type rebalanceEvent struct {
 // topics must exist (see topics.Ensure).
 func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err := cfg.fill(); err != nil {
-		return nil, fmt.Errorf("worker config: %w", err)
+		return nil, permanent(fmt.Errorf("worker config: %w", err))
 	}
 	w := &Worker{
 		cfg:     cfg,
@@ -124,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	}
 	if w.store, err = store.Open(cfg.StateDir, w.log); err != nil {
 		w.adm.Close()
-		return nil, err
+		return nil, permanent(err)
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
