@@ -28,7 +28,8 @@ type Config struct {
 
 // Broker is a running embedded broker.
 type Broker struct {
-	c *kfake.Cluster
+	c      *kfake.Cluster
+	unlock func() // releases the data dir lock (lock.go)
 }
 
 // Start starts the broker.
@@ -45,24 +46,33 @@ func Start(cfg Config) (*Broker, error) {
 	if cfg.MinSessionTimeout > 0 {
 		opts = append(opts, kfake.GroupMinSessionTimeout(cfg.MinSessionTimeout))
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("broker data dir: %w", err)
+	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			unlock()
 			return nil, fmt.Errorf("broker data dir: %w", err)
 		}
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("starting embedded broker on port %d: %w", cfg.Port, err)
 	}
-	return &Broker{c: c}, nil
+	return &Broker{c: c, unlock: unlock}, nil
 }
 
 // Addrs returns the broker's listen addresses (host:port).
 func (b *Broker) Addrs() []string { return b.c.ListenAddrs() }
 
 // Close stops the broker, flushing its data to disk.
-func (b *Broker) Close() { b.c.Close() }
+func (b *Broker) Close() {
+	b.c.Close()
+	b.unlock()
+}
 
 // logger adapts slog to kfake, passing on warnings and errors only.
 type logger struct{ log *slog.Logger }

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/dirlock"
 	"github.com/counter-dev/counter/internal/kafkalog"
 	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/topics"
@@ -28,6 +29,7 @@ type Worker struct {
 	sess    *kgo.GroupTransactSession
 	adm     *kadm.Client
 	store   *store.Store
+	lock    *dirlock.Lock // on the state dir, held from New to the end of Run
 	layout  topics.Layout
 	outputs []string           // output topic per window size, in Policy.Sizes order
 	sizes   map[int64]sizeInfo // by window size in ms
@@ -81,13 +83,25 @@ type rebalanceEvent struct {
 	parts    map[string][]int32
 }
 
-// New connects to Kafka, checks the topics and opens the state store. The
-// topics must exist (see topics.Ensure).
-func New(ctx context.Context, cfg Config) (*Worker, error) {
+// New locks the state directory, connects to Kafka, checks the topics and
+// opens the state store. The topics must exist (see topics.Ensure). A state
+// directory locked by another process (or worker) fails at once with a
+// *dirlock.HeldError, before anything in it is opened.
+func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 	if err := cfg.fill(); err != nil {
 		return nil, fmt.Errorf("worker config: %w", err)
 	}
-	w := &Worker{
+	lock, err := dirlock.Acquire(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("worker state dir: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			lock.Release()
+		}
+	}()
+	w = &Worker{
+		lock:    lock,
 		cfg:     cfg,
 		log:     cfg.Logger.With("worker", cfg.ID),
 		m:       cfg.Metrics,
@@ -196,6 +210,7 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 		if cerr := w.store.Close(); err == nil {
 			err = cerr
 		}
+		w.lock.Release()
 	}()
 	w.log.Info("worker started", "group", w.cfg.Group, "partitions", w.layout[topics.Partitioned],
 		"sources", w.layout[topics.Ingestion], "windows", w.cfg.Policy.Labels())
