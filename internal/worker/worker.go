@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/deadletter"
 	"github.com/counter-dev/counter/internal/dirlock"
 	"github.com/counter-dev/counter/internal/kafkalog"
 	"github.com/counter-dev/counter/internal/store"
@@ -51,6 +52,11 @@ type Worker struct {
 	checkpointed time.Time // last time pending counts were written
 
 	key []byte // scratch buffer for store keys, Run goroutine only
+
+	// refused holds the input records whose forwarded like or dead letter
+	// the broker refused for good in an aborted transaction: its retry
+	// dead-letters them, or skips them (see deadLetter). Run goroutine only.
+	refused map[srcRef]refusal
 }
 
 // sizeInfo is what outputs of one window size need.
@@ -108,6 +114,7 @@ func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 		sources: map[int32]*source{},
 		tasks:   map[int32]*task{},
 		pending: map[int32]*pendingTask{},
+		refused: map[srcRef]refusal{},
 	}
 	for _, s := range cfg.Policy.Sizes {
 		w.outputs = append(w.outputs, topics.Output(s))
@@ -129,6 +136,11 @@ func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 	w.sizes = map[int64]sizeInfo{}
 	for _, s := range cfg.Policy.Sizes {
 		w.sizes[s.Millis] = sizeInfo{label: s.Label, topic: topics.Output(s), partitions: w.layout[topics.Output(s)]}
+	}
+	batchMax, err := w.batchLimits(ctx, names)
+	if err != nil {
+		w.adm.Close()
+		return nil, err
 	}
 	if w.store, err = store.Open(cfg.StateDir, w.log); err != nil {
 		w.adm.Close()
@@ -153,6 +165,9 @@ func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 		// Every record gets its partition from us: likes by key hash,
 		// changelog records and marks explicitly.
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		// No batch larger than the broker takes: a record refused as too
+		// large is then refused for itself, never for its neighbours.
+		kgo.ProducerBatchMaxBytesFn(batchMax),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, p map[string][]int32) { w.push(true, p) }),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, p map[string][]int32) { w.push(false, p) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, p map[string][]int32) { w.push(false, p) }),
@@ -367,8 +382,8 @@ func (w *Worker) end(ctx context.Context, t *txn) error {
 			return fmt.Errorf("flushing transaction: %w", err)
 		}
 		if t.produceErr != nil {
-			w.log.Warn("a record of the transaction failed; aborting", "err", t.produceErr)
 			commit = false
+			w.produceFailed(t)
 		}
 	}
 	start := time.Now()
@@ -381,8 +396,72 @@ func (w *Worker) end(ctx context.Context, t *txn) error {
 	if !committed {
 		w.m.Transactions.WithLabelValues("aborted").Inc()
 		w.log.Info("transaction aborted; uncommitted state dropped", "doomed", t.doomed)
+		if t.permanentErr != nil && len(t.refusals) == 0 {
+			// A record made of no single input (an output, a changelog
+			// record, a mark, combined likes) is refused for good: all
+			// of these are small by construction, so the broker's limits
+			// are wrong. Retrying would fail the same way forever.
+			return fmt.Errorf("the broker refuses a record the worker made, for good (check the topic's max.message.bytes): %w", t.permanentErr)
+		}
 		return nil
+	}
+	for _, src := range t.used {
+		delete(w.refused, src)
+	}
+	for _, s := range t.skipped {
+		w.m.Skipped.Inc()
+		w.log.Error("record skipped: the broker refused its dead letter for good", "topic", s.src.topic, "partition", s.src.partition,
+			"offset", s.src.offset, "reason", s.reason, "value_bytes", s.valueBytes, "err", s.err)
 	}
 	w.m.Transactions.WithLabelValues("committed").Inc()
 	return w.apply(t)
+}
+
+// produceFailed logs the produce failures of a transaction about to abort,
+// and remembers the input records whose products the broker refused for
+// good, for the retry to route around them.
+func (w *Worker) produceFailed(t *txn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.refusals) == 0 {
+		w.log.Warn("a record of the transaction failed; aborting", "err", t.produceErr)
+		return
+	}
+	for src, f := range t.refusals {
+		prev := w.refused[src]
+		if f.forward != nil {
+			prev.forward = f.forward
+		}
+		if f.deadLetter != nil {
+			prev.deadLetter = f.deadLetter
+		}
+		w.refused[src] = prev
+		w.log.Warn("the broker refused a record for good; aborting, the retry dead-letters its input (or skips it if its dead letter was refused)",
+			"topic", src.topic, "partition", src.partition, "offset", src.offset, "forward_err", f.forward, "dead_letter_err", f.deadLetter)
+	}
+}
+
+// defaultBatchMax is kgo's default record batch limit, below Kafka's
+// default max.message.bytes.
+const defaultBatchMax = 1_000_012
+
+// batchLimits returns the largest record batch to produce to each topic:
+// kgo's default, or less where the topic's max.message.bytes is less. It
+// warns when a topic cannot take the largest dead letter.
+func (w *Worker) batchLimits(ctx context.Context, names []string) (func(string) int32, error) {
+	limits, err := topics.MaxMessageBytes(ctx, w.adm, names...)
+	if err != nil {
+		return nil, err
+	}
+	const batchOverhead = 61 // record batch header
+	if l, ok := limits[topics.DeadLetter]; ok && int(l) < deadletter.MaxBytes+batchOverhead {
+		w.log.Warn("the dead-letter topic's max.message.bytes is below the largest dead letter: large dead letters will be skipped",
+			"max_message_bytes", l, "dead_letter_max_bytes", deadletter.MaxBytes+batchOverhead)
+	}
+	return func(topic string) int32 {
+		if l, ok := limits[topic]; ok && l >= 512 && l < defaultBatchMax {
+			return l
+		}
+		return defaultBatchMax
+	}, nil
 }
