@@ -13,6 +13,7 @@ const (
 	reasonBadID       = "bad_id"   // video identifier fails videoid rules
 	reasonBadBody     = "bad_body" // body is not a valid like request
 	reasonBadKey      = "bad_idempotency_key"
+	reasonKeyReused   = "idempotency_key_reused" // the key was used for another request (422)
 	reasonTooLarge    = "too_large"   // body over Config.MaxBodyBytes
 	reasonUnavailable = "unavailable" // the broker did not acknowledge in time
 	reasonCanceled    = "canceled"    // the client went away first
@@ -25,7 +26,7 @@ const (
 	reasonNotReady    = "not_ready"   // the live view is still loading
 )
 
-var rejectReasons = []string{reasonBadID, reasonBadBody, reasonBadKey, reasonTooLarge, reasonUnavailable,
+var rejectReasons = []string{reasonBadID, reasonBadBody, reasonBadKey, reasonKeyReused, reasonTooLarge, reasonUnavailable,
 	reasonCanceled, reasonInternal, reasonMethod, reasonNotFound, reasonOrigin, reasonBadQuery, reasonConflict, reasonNotReady}
 
 // Route labels of requests that matched no pattern.
