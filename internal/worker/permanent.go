@@ -5,15 +5,15 @@ import (
 	"syscall"
 )
 
-// permanentError marks a failure that a restart of the worker cannot mend:
+// restartCannotMend marks a failure that a restart of the worker cannot mend:
 // a bad configuration, a state store that cannot be opened.
-type permanentError struct{ err error }
+type restartCannotMend struct{ err error }
 
-func (e permanentError) Error() string { return e.err.Error() }
-func (e permanentError) Unwrap() error { return e.err }
+func (e restartCannotMend) Error() string { return e.err.Error() }
+func (e restartCannotMend) Unwrap() error { return e.err }
 
-// permanent wraps err as a failure a restart cannot mend.
-func permanent(err error) error { return permanentError{err} }
+// cannotRestart wraps err as a failure a restart cannot mend.
+func cannotRestart(err error) error { return restartCannotMend{err} }
 
 // Permanent reports whether a failure of New or Run is one that starting the
 // worker again cannot mend — a bad configuration, a state store that cannot
@@ -23,6 +23,6 @@ func permanent(err error) error { return permanentError{err} }
 // restart) is mended by starting the worker again: its state is safe in the
 // store and the changelog.
 func Permanent(err error) bool {
-	var p permanentError
+	var p restartCannotMend
 	return errors.As(err, &p) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EDQUOT)
 }
