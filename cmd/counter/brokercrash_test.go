@@ -32,6 +32,7 @@ func TestBrokerCrashExactlyOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level crash test skipped in -short mode")
 	}
+	began := time.Now()
 	dir := t.TempDir()
 	kafkaPort, apiPort := freePort(t), freePort(t)
 	brokers := fmt.Sprintf("127.0.0.1:%d", kafkaPort)
@@ -62,10 +63,11 @@ func TestBrokerCrashExactlyOnce(t *testing.T) {
 	pause(time.Second, 2*time.Second)
 	for k := range 3 {
 		broker.stop(t, syscall.SIGKILL)
-		t.Logf("SIGKILLed the broker (%d)", k+1)
+		t.Logf("SIGKILLed the broker (%d) at %v", k+1, time.Since(began).Round(time.Millisecond))
 		pause(100*time.Millisecond, time.Second)
 		broker = start(t, brokerArgs...)
 		broker.waitLog(t, "broker ready", 60*time.Second)
+		t.Logf("broker ready at %v", time.Since(began).Round(time.Millisecond))
 		pause(2*time.Second, 4*time.Second)
 		running(t, "worker", workers...)
 	}
@@ -82,6 +84,9 @@ func TestBrokerCrashExactlyOnce(t *testing.T) {
 	if len(reqs) < 100 {
 		t.Fatalf("only %d requests acknowledged: the load did not run", len(reqs))
 	}
-	checkChaosFinals(t, []string{brokers}, reqs, 90*time.Second)
+	t.Logf("load stopped at %v", time.Since(began).Round(time.Millisecond))
+	finals := checkChaosFinals(t, []string{brokers}, reqs, 90*time.Second)
+	checkAudit(t, brokers, finals)
+	t.Logf("finals checked at %v", time.Since(began).Round(time.Millisecond))
 	running(t, "worker", workers...)
 }

@@ -78,6 +78,11 @@ func start(t *testing.T, args ...string) *proc {
 	go func() { <-scanned; p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
+		if d := os.Getenv("COUNTER_TEST_LOG_DIR"); d != "" {
+			p.mu.Lock()
+			os.WriteFile(filepath.Join(d, fmt.Sprintf("%s-%d.log", args[0], p.cmd.Process.Pid)), []byte(p.log.String()), 0o644)
+			p.mu.Unlock()
+		}
 		if t.Failed() {
 			p.mu.Lock()
 			t.Logf("log of %v:\n%s", args, tail(p.log.String(), 60))
