@@ -22,26 +22,34 @@ import (
 	"github.com/counter-dev/counter/internal/worker"
 )
 
-// The pipeline stress check (issue 9): a worker's first transaction counts a
-// whole backlog and writes more than 2 MiB of changelog to every partition;
-// a second worker joins during it, so the cooperative revoke aborts it; the
-// second worker then restores the partitions it was given from a changelog
-// that holds that large aborted transaction (its restore consumer fetches at
-// most 2 MiB at once). Every like must still be counted exactly once: every
-// final equal to its (video, window)'s likes in the backlog. Repeated, as the
-// rebalance's timing varies.
+// The pipeline stress check (issue 9): one worker's first transaction
+// counts a whole keyed backlog and writes more than 2 MiB of changelog to
+// every partition; a second worker joins during it, so the cooperative
+// revoke aborts it; then the first worker restarts (a rolling restart), so
+// the partitions it kept move to the second worker and back: both restore
+// changelogs that start with that large aborted transaction, several
+// partitions per restore consumer, whose fetches carry at most 2 MiB. Every
+// like must still be counted exactly once: each (video, window)'s final
+// equal to its likes in the backlog, and each window size's finals adding
+// up to the likes. Repeated, as rebalances' timing varies; at least half
+// the repetitions must reach the scenario (a restore over an aborted
+// transaction of more than 2 MiB), or the check would prove nothing.
 //
 // It runs without the race detector (`make stress`, part of `make test`):
-// with it, one repetition takes minutes. COUNTER_STRESS_RUNS and
-// COUNTER_STRESS_EVENTS change the repetitions (10) and likes per
-// repetition (300000).
+// with it, one repetition takes minutes; `go test -short` skips it.
+// COUNTER_STRESS_RUNS, COUNTER_STRESS_EVENTS and COUNTER_STRESS_VIDEOS
+// change the repetitions (10), likes per repetition (300000) and videos
+// (20000, drawn uniformly: more (video, window) keys per like).
 func TestPipelineStress(t *testing.T) {
 	if raceEnabled {
 		t.Skip("too slow with the race detector: `make stress` runs it without")
 	}
+	if testing.Short() {
+		t.Skip("a stress check of two minutes")
+	}
 	runs := envInt(t, "COUNTER_STRESS_RUNS", 10)
 	events := envInt(t, "COUNTER_STRESS_EVENTS", 300000)
-	ids := make([][]byte, 20000)
+	ids := make([][]byte, envInt(t, "COUNTER_STRESS_VIDEOS", 20000))
 	for i := range ids {
 		ids[i] = []byte(loadgen.VideoID(i))
 	}
@@ -60,21 +68,15 @@ func TestPipelineStress(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d repetitions wrong; the scenario (a restore over an aborted transaction with more than 2 MiB of changelog in a partition) happened in %d", failed, runs, hit)
-	// Half the repetitions must reach the scenario, or the check proves
-	// nothing: the second worker restored before the first one aborted.
 	if hit < (runs+1)/2 {
 		t.Errorf("the scenario happened in only %d of %d repetitions", hit, runs)
 	}
 }
 
-// Timing of the first worker: its transactions last firstCommitInterval.
-// It joins alone and starts counting; the second worker joins at once, but
-// the first only learns of the rebalance at its next heartbeat, 3 s after
-// joining (kgo heartbeats every min(3 s, session timeout / 3)); it revokes
-// half its partitions then, which dooms its first transaction. The second
-// worker gets them a heartbeat of its own later, about 3 s on: by then the
-// first transaction, ending after 4 s, is aborted, and the restore reads
-// the changelog through it.
+// firstCommitInterval is how long the first worker's transactions last:
+// long enough that its first one reads the whole backlog, and that the
+// rebalance the second worker starts reaches it (at a heartbeat, within
+// about 3 s) before that transaction ends, dooming it.
 const firstCommitInterval = 4 * time.Second
 
 // restoreMsg is what a worker logs when it starts restoring a partition.
@@ -131,15 +133,14 @@ func stressRun(t *testing.T, b *backlog) bool {
 	if err := ws.add(c, worker.Config{Logger: log}); err != nil {
 		t.Fatal(err)
 	}
-	// Once the first transaction was aborted, the first worker restarts
-	// (as in a rolling restart): the second one restores its partitions,
-	// whose changelog starts with that transaction, then hands some back.
-	for counterValue(ws.metrics[0].Transactions.WithLabelValues("aborted")) == 0 {
+	// Once the first transaction has ended (aborted, unless the first
+	// worker learnt of the rebalance only at its end), the first worker
+	// restarts, as in a rolling restart: the second one restores its
+	// partitions, whose changelog starts with that transaction, then hands
+	// some back.
+	for ended(ws.metrics[0]) == 0 {
 		if err := ws.failed(); err != nil {
 			t.Fatal(err)
-		}
-		if ended(ws.metrics[0]) > 0 {
-			t.Fatal("the first worker's first transaction was not aborted")
 		}
 		select {
 		case <-ctx.Done():
@@ -147,7 +148,10 @@ func stressRun(t *testing.T, b *backlog) bool {
 		case <-tick.C:
 		}
 	}
-	phase("first transaction aborted")
+	if counterValue(ws.metrics[0].Transactions.WithLabelValues("aborted")) == 0 {
+		t.Log("the first worker's first transaction was committed: the second worker joined too late")
+	}
+	phase("first transaction ended")
 	if err := ws.stopWorker(0); err != nil {
 		t.Fatal(err)
 	}
