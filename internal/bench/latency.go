@@ -249,14 +249,25 @@ func latencyRun(ctx context.Context, cfg LatencyConfig, run int) (res latencyRes
 		return res, err
 	}
 	_, _, res.meanCommit = ws.transactions()
-	records, err := outputRecords(ctx, c, smallest)
-	if err != nil {
-		return res, err
-	}
-	if err := matchLatencies(likes, records, measured, &res); err != nil {
+	list := func() (map[likeKey][]cover, error) { return outputRecords(ctx, c, smallest) }
+	if err := matchCommitted(likes, list, measured, &res); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// matchCommitted matches the likes and pushes logged so far with the
+// committed output records that list returns (see matchLatencies). The log
+// is copied before list runs: a push received later (a window that closes
+// meanwhile, say) may carry a record committed after list took the output
+// topic's end offsets, which it would not find.
+func matchCommitted(likes *likeLog, list func() (map[likeKey][]cover, error), measured func(string) bool, res *latencyResult) error {
+	logged := likes.clone()
+	records, err := list()
+	if err != nil {
+		return err
+	}
+	return matchLatencies(logged, records, measured, res)
 }
 
 // waitLatencyReady waits until the workers own every partition in a stable
