@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/api"
+	"github.com/counter-dev/counter/internal/audit"
 	"github.com/counter-dev/counter/internal/record"
 	"github.com/counter-dev/counter/internal/topics"
 	"github.com/counter-dev/counter/internal/window"
@@ -196,14 +198,43 @@ func TestChaosExactlyOnce(t *testing.T) {
 	if len(reqs) < 100 {
 		t.Fatalf("only %d requests acknowledged: the load did not run", len(reqs))
 	}
-	checkChaosFinals(t, []string{brokers}, reqs, 60*time.Second)
+	finals := checkChaosFinals(t, []string{brokers}, reqs, 60*time.Second)
+
+	// counter audit recounts every window from the ingestion topic on its
+	// own and must agree with every final (acceptance 4 of issue 9).
+	res := runAuditProcess(t, brokers, "--windows", "2s,4s", "--grace", "2s", "--settle", "1s")
+	t.Logf("audit: %d windows checked, %d matching, %d drifting; input %+v", res.Checked, res.Matching, res.Drifting, res.Input)
+	if !res.OK() || res.Checked < finals {
+		t.Errorf("audit of the chaos output: %d of %d windows drift (%d malformed finals), %d checked for %d finals: %+v",
+			res.Drifting, res.Checked, res.Input.MalformedFinals, res.Checked, finals, res.Drifts[:min(10, len(res.Drifts))])
+	}
+}
+
+// runAuditProcess runs counter audit --json against brokers and returns its
+// result; it fails the test if the command fails other than by drift.
+func runAuditProcess(t *testing.T, brokers string, args ...string) audit.Result {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"audit", "--brokers", brokers, "--json"}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var res audit.Result
+	if jerr := json.Unmarshal(out, &res); jerr != nil {
+		t.Fatalf("counter audit: %v, %v\n%s%s", err, jerr, out, stderr.String())
+	}
+	if err != nil && res.OK() {
+		t.Fatalf("counter audit failed without drift: %v\n%s", err, stderr.String())
+	}
+	return res
 }
 
 // checkChaosFinals waits for the finals of every window the requests touch
 // and checks them: one final per (video, window); per video, the finals add
 // up to the acknowledged likes; per window, the final lies between the likes
-// known to be in it and those that may be in it.
-func checkChaosFinals(t *testing.T, brokers []string, reqs []*request, timeout time.Duration) {
+// known to be in it and those that may be in it. It returns the number of
+// finals. (It checks the finals against what the clients were told, which
+// counter audit, recounting from the ingestion topic, cannot.)
+func checkChaosFinals(t *testing.T, brokers []string, reqs []*request, timeout time.Duration) int {
 	t.Helper()
 	type wkey struct {
 		size  int64
@@ -312,4 +343,5 @@ func checkChaosFinals(t *testing.T, brokers []string, reqs []*request, timeout t
 		}
 	}
 	t.Logf("%d finals checked; %d requests had retried attempts with an uncertain window", len(finals), ambiguous)
+	return len(finals)
 }

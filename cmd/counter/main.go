@@ -28,6 +28,7 @@ func commands() []command {
 		{"api", apiSummary, runAPI},
 		{"bench", benchSummary, runBench},
 		{"load", loadSummary, runLoad},
+		{"audit", auditSummary, runAudit},
 	}
 }
 

@@ -22,6 +22,8 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"worker", "-h"}, nil, 0, "COUNTER_BROKERS"},
 		{[]string{"api", "-h"}, nil, 0, "COUNTER_CORS_ORIGINS"},
 		{[]string{"broker", "-h"}, nil, 0, "COUNTER_DATA_DIR"},
+		{[]string{"audit", "-h"}, nil, 0, "COUNTER_SETTLE"},
+		{[]string{"audit", "--from", "yesterday"}, nil, 2, "--from"},
 		{[]string{"frobnicate"}, nil, 2, `unknown command "frobnicate"`},
 		{[]string{"dev", "--no-such-flag"}, nil, 2, "no-such-flag"},
 		{[]string{"dev", "--windows", "1m,60s"}, nil, 2, "the same"},

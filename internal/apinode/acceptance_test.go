@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/counter-dev/counter/internal/audit"
 	"github.com/counter-dev/counter/internal/catalog"
 	"github.com/counter-dev/counter/internal/generator/plan"
 	"github.com/counter-dev/counter/internal/live"
@@ -231,6 +232,18 @@ func TestRESTCountsAndTopAgreeWithOutputs(t *testing.T) {
 		if lc == nil || lc.Start.UnixMilli() != six.Start || lc.End.UnixMilli() != six.End() || lc.Count != finals[k][0] || !lc.Final {
 			t.Errorf("%s: last closed 6s window %+v, want final %d of %v", id, lc, finals[k][0], time.UnixMilli(six.Start))
 		}
+	}
+
+	// The audit recounts the same windows from the ingestion topic.
+	var res audit.Result
+	if code := api.do(t, "GET", "/dev/audit", "", &res); code != 200 || !res.OK() || res.Checked != len(want)+len(p.warm) {
+		t.Errorf("GET /dev/audit: %d %+v, want no drift in %d windows", code, res, len(want)+len(p.warm))
+	}
+	if got := metric(t, api.reg, "counter_audit_windows_checked"); got != float64(res.Checked) {
+		t.Errorf("counter_audit_windows_checked %v, want %d", got, res.Checked)
+	}
+	if got := metric(t, api.reg, "counter_audit_drift_windows"); got != 0 {
+		t.Errorf("counter_audit_drift_windows %v", got)
 	}
 }
 

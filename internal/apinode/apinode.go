@@ -1,7 +1,8 @@
 // Package apinode assembles one API instance: the HTTP API (package api)
 // with its Kafka like sink, the shared video catalog (videos), the live view
 // of the output topics (view, viewfeed) and its Socket.IO push (live), the
-// cluster view (clusterview), and the like generator (generator). Any number
+// cluster view (clusterview), the last audit (auditview), and the like
+// generator (generator). Any number
 // of instances can run against the same Kafka cluster: each holds the whole
 // view, they share the catalog and the generator's state, and one of them
 // runs the generator.
@@ -21,6 +22,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/api"
+	"github.com/counter-dev/counter/internal/audit"
+	"github.com/counter-dev/counter/internal/auditview"
 	"github.com/counter-dev/counter/internal/clusterview"
 	"github.com/counter-dev/counter/internal/generator"
 	"github.com/counter-dev/counter/internal/ingest"
@@ -64,6 +67,12 @@ type Config struct {
 	// Instance names the instance (in the generator's progress); the host
 	// name and a random suffix if empty.
 	Instance string
+	// AuditMaxAge is how long GET /{stage}/audit serves an audit's result
+	// before a request runs a new one (auditview.DefaultMaxAge if zero).
+	AuditMaxAge time.Duration
+	// AuditSettle: windows closed less than this long ago are not audited
+	// (audit.Config.Settle).
+	AuditSettle time.Duration
 	// GeneratorSessionTimeout is how long a dead generator runner keeps
 	// its role (leader.DefaultSessionTimeout if zero).
 	GeneratorSessionTimeout time.Duration
@@ -151,6 +160,14 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		stage = api.DefaultStage
 	}
 	s.Handle("GET /{stage}/cluster", clusterview.Handler(kadm.NewClient(admCl), cfg.WorkersGroup, stage, cfg.Standbys))
+	grace := cfg.Grace
+	if grace == 0 {
+		grace = generator.DefaultGrace
+	}
+	audits := auditview.New(auditview.Config{Stage: stage, Registerer: cfg.Registry, MaxAge: cfg.AuditMaxAge, Audit: audit.Config{
+		Brokers: cfg.Brokers, Sizes: cfg.Sizes, Grace: grace, Group: cfg.WorkersGroup, Settle: cfg.AuditSettle, Logger: log,
+	}})
+	s.Handle("GET /{stage}/audit", audits.Handler())
 	s.HandlePrefix(n.hub.Path(), n.hub.Handler())
 	n.handler = s.Handler()
 

@@ -81,7 +81,8 @@ func (p *pipeline) startAPI(name string) *instance {
 	defer cancel()
 	n, err := Start(ctx, Config{Brokers: p.brokers, Sizes: p.pol.Sizes, Grace: time.Duration(p.pol.Grace) * time.Millisecond, Instance: name, Registry: reg,
 		GeneratorSessionTimeout: time.Second, PingInterval: time.Second, PingTimeout: 5 * time.Second,
-		Logger: testkit.Logger().With("api", name)})
+		AuditSettle: -1, // the tests audit once the finals they expect are there
+		Logger:      testkit.Logger().With("api", name)})
 	if err != nil {
 		t.Fatal(err)
 	}

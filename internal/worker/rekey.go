@@ -194,11 +194,40 @@ func (w *Worker) caughtUp(ctx context.Context, t *txn, parts []int32) (at int64,
 			}
 		}
 		end, ok := ends.Lookup(topics.Ingestion, p)
-		if ok && end.Err == nil && pos >= 0 && pos >= end.Offset {
+		if !ok || end.Err != nil || pos < 0 {
+			continue
+		}
+		if pos >= end.Offset || w.skipsToEnd(ctx, p, pos, end.Offset) {
 			caught = append(caught, p)
 		}
 	}
 	return at, caught, nil
+}
+
+// skipsToEnd reports whether source p, whose position has not moved from
+// pos since the last check, has nothing left to deliver before end: its
+// last offsets may be ones the consumer skips without a word (an aborted
+// transaction, compacted batches), and an idle source must not hold
+// windows open because of them.
+func (w *Worker) skipsToEnd(ctx context.Context, p int32, pos, end int64) bool {
+	if w.sourceStood == nil {
+		w.sourceStood, w.sourceProbes = map[int32]int64{}, map[int32]probeMemo{}
+	}
+	if prev, ok := w.sourceStood[p]; !ok || prev != pos {
+		w.sourceStood[p] = pos // moving: look again if it stops here
+		return false
+	}
+	atEnd, known := w.sourceProbes[p].reaches(pos, end)
+	if known {
+		return atEnd
+	}
+	next, err := skipInvisible(ctx, w.kcl, topics.Ingestion, p, pos, end)
+	if err != nil {
+		w.log.Debug("cannot look ahead in a source partition", "partition", p, "offset", pos, "err", err)
+		return false
+	}
+	w.sourceProbes[p] = probeMemo{from: pos, next: next, valid: true}
+	return next >= end
 }
 
 // groupPositions returns the group's committed offsets, with partitions that

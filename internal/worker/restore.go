@@ -35,6 +35,11 @@ const restoreFetchBytes = 2 << 20
 // make restore apply them with a store.Loader rather than through batches.
 var bulkTail int64 = 100000
 
+// restoreStall is how long a restore waits for changelog records before it
+// checks whether the partitions still being read have anything left to
+// deliver (see skipInvisible).
+var restoreStall = 500 * time.Millisecond
+
 // largeReplay is how many replayed records make restore give the heap they
 // needed back to the system at once.
 const largeReplay = 100000
@@ -48,6 +53,7 @@ type replayPart struct {
 	bulk      bool         // applied with a store.Loader
 	empty     bool         // the store holds nothing of p
 	b         *store.Batch // not bulk: the batch being built
+	probe     probeMemo    // the last look for records left before to
 	remaining prometheus.Gauge
 }
 
@@ -192,7 +198,9 @@ func (w *Worker) replay(ctx context.Context, todo map[int32]*replayPart, start t
 	left, writing := len(todo), 0
 	lastLog := time.Now()
 	for left > writing {
-		fetches := cl.PollFetches(ctx)
+		pollCtx, cancelPoll := context.WithTimeout(ctx, restoreStall)
+		fetches := cl.PollFetches(pollCtx)
+		cancelPoll()
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -216,6 +224,36 @@ func (w *Worker) replay(ctx context.Context, todo map[int32]*replayPart, start t
 		})
 		if err != nil {
 			return err
+		}
+		if fetches.NumRecords() == 0 {
+			// Nothing came for a while: the partitions not done may end
+			// in offsets the consumer skips without a word (aborted
+			// transactions, compacted batches). A partition is done
+			// when its position reaches the end, not when a record at
+			// the end's offset arrives.
+			for _, p := range slices.Sorted(maps.Keys(todo)) {
+				rp := todo[p]
+				if rp.next >= rp.to {
+					continue
+				}
+				atEnd, known := rp.probe.reaches(rp.next, rp.to)
+				if !known {
+					next, err := skipInvisible(ctx, w.kcl, topics.Changelog, p, rp.next, rp.to)
+					if err != nil {
+						w.log.Warn("cannot look ahead in the changelog during restore", "partition", p, "offset", rp.next, "err", err)
+						continue
+					}
+					rp.probe = probeMemo{from: rp.next, next: next, valid: true}
+					atEnd = next >= rp.to
+				}
+				if atEnd {
+					w.log.Info("the rest of the changelog is invisible to read_committed readers (aborted or compacted)",
+						"partition", p, "from", rp.next, "to", rp.to)
+					rp.next = rp.to
+					rp.remaining.Set(0)
+					done = append(done, p)
+				}
+			}
 		}
 		if len(done) > 0 {
 			cl.RemoveConsumePartitions(map[string][]int32{topics.Changelog: done})

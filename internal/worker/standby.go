@@ -34,6 +34,11 @@ type standbys struct {
 	mu      sync.Mutex
 	owned   map[int32]bool // partitions the main loop owns: never tailed
 	tailing map[int32]bool
+
+	// Run goroutine only: where each tailed partition stood at the last
+	// catch-up check, and the last look for records left before its end.
+	stood  map[int32]int64
+	probes map[int32]probeMemo
 }
 
 func newStandbys(w *Worker) (*standbys, error) {
@@ -47,7 +52,8 @@ func newStandbys(w *Worker) (*standbys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &standbys{w: w, cl: cl, owned: map[int32]bool{}, tailing: map[int32]bool{}}, nil
+	return &standbys{w: w, cl: cl, owned: map[int32]bool{}, tailing: map[int32]bool{},
+		stood: map[int32]int64{}, probes: map[int32]probeMemo{}}, nil
 }
 
 // own marks p owned by the main loop: tailing stops before own returns.
@@ -75,15 +81,102 @@ func (s *standbys) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		if time.Now().After(next) {
 			s.replan(ctx)
+			s.catchUp(ctx)
 			next = time.Now().Add(standbyRefresh)
 		}
-		pollCtx, cancel := context.WithTimeout(ctx, standbyRefresh)
-		fetches := s.cl.PollFetches(pollCtx)
-		cancel()
-		if err := s.apply(fetches); err != nil {
-			s.w.log.Error("standby copy failed; it will be rebuilt on takeover", "err", err)
+		s.poll(ctx, standbyRefresh)
+	}
+}
+
+// poll waits up to d for changelog records of the partitions tailed and
+// writes them to the store.
+func (s *standbys) poll(ctx context.Context, d time.Duration) {
+	pollCtx, cancel := context.WithTimeout(ctx, d)
+	fetches := s.cl.PollFetches(pollCtx)
+	cancel()
+	if err := s.apply(fetches); err != nil {
+		s.w.log.Error("standby copy failed; it will be rebuilt on takeover", "err", err)
+	}
+}
+
+// catchUp moves the changelog offset of tailed partitions that have stood
+// still since the last call to their end, when nothing left before it is
+// delivered to read_committed readers (aborted transactions, compacted
+// batches: see skipInvisible). Otherwise a standby whose changelog ends in
+// such offsets would never be up to date, and a takeover would read them
+// again.
+func (s *standbys) catchUp(ctx context.Context) {
+	s.mu.Lock()
+	parts := sortedKeys(s.tailing)
+	s.mu.Unlock()
+	var still []int32
+	nexts := map[int32]int64{}
+	for _, p := range parts {
+		next, err := s.w.store.ChangelogNext(p)
+		if err != nil {
+			return
+		}
+		if prev, ok := s.stood[p]; ok && prev == next {
+			still = append(still, p)
+		}
+		s.stood[p], nexts[p] = next, next
+	}
+	for p := range s.stood {
+		if _, ok := nexts[p]; !ok {
+			delete(s.stood, p)
+			delete(s.probes, p)
 		}
 	}
+	if len(still) == 0 {
+		return
+	}
+	ends, err := s.w.adm.ListCommittedOffsets(ctx, topics.Changelog)
+	if err != nil {
+		s.w.log.Debug("cannot list changelog end offsets for standbys", "err", err)
+		return
+	}
+	for _, p := range still {
+		end, ok := ends.Lookup(topics.Changelog, p)
+		from := nexts[p]
+		if !ok || end.Err != nil || from >= end.Offset {
+			continue
+		}
+		atEnd, known := s.probes[p].reaches(from, end.Offset)
+		if !known {
+			next, err := skipInvisible(ctx, s.w.kcl, topics.Changelog, p, from, end.Offset)
+			if err != nil {
+				s.w.log.Debug("cannot look ahead in a standby changelog", "partition", p, "err", err)
+				continue
+			}
+			s.probes[p] = probeMemo{from: from, next: next, valid: true}
+			atEnd = next >= end.Offset
+		}
+		if atEnd {
+			if err := s.skipTo(p, from, end.Offset); err != nil {
+				s.w.log.Error("standby copy failed; it will be rebuilt on takeover", "err", err)
+			}
+		}
+	}
+}
+
+// skipTo records that partition p's changelog offset is end rather than
+// from, if p is still tailed and nothing was applied meanwhile.
+func (s *standbys) skipTo(p int32, from, end int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.tailing[p] {
+		return nil
+	}
+	if next, err := s.w.store.ChangelogNext(p); err != nil || next != from {
+		return err
+	}
+	b := s.w.store.NewBatch()
+	if err := b.SetChangelogNext(p, end); err != nil {
+		b.Discard()
+		return err
+	}
+	s.stood[p] = end
+	return b.Commit()
 }
 
 // replan computes this worker's standby partitions from the group's
@@ -110,8 +203,19 @@ func (s *standbys) replan(ctx context.Context) {
 	if len(stop) > 0 {
 		s.cl.RemoveConsumePartitions(map[string][]int32{topics.Changelog: stop})
 	}
+	started := s.tailLocked(sortedKeys(want))
+	if len(stop) > 0 || started > 0 {
+		s.w.log.Info("standby partitions changed", "tailing", sortedKeys(s.tailing))
+	}
+	s.w.m.Standbys.Set(float64(len(s.tailing)))
+}
+
+// tailLocked starts tailing the partitions parts not yet tailed nor owned,
+// each from the changelog offset the store reflects, and returns how many
+// it started. s.mu must be held.
+func (s *standbys) tailLocked(parts []int32) int {
 	start := map[int32]kgo.Offset{}
-	for p := range want {
+	for _, p := range parts {
 		if s.tailing[p] || s.owned[p] {
 			continue
 		}
@@ -126,10 +230,7 @@ func (s *standbys) replan(ctx context.Context) {
 	if len(start) > 0 {
 		s.cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topics.Changelog: start})
 	}
-	if len(stop) > 0 || len(start) > 0 {
-		s.w.log.Info("standby partitions changed", "tailing", sortedKeys(s.tailing))
-	}
-	s.w.m.Standbys.Set(float64(len(s.tailing)))
+	return len(start)
 }
 
 // apply writes the fetched changelog records of partitions still tailed.

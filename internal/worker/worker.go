@@ -22,15 +22,21 @@ import (
 
 // Worker is one stream worker. Create it with New, run it with Run.
 type Worker struct {
-	cfg     Config
-	log     *slog.Logger
-	m       *Metrics
-	sess    *kgo.GroupTransactSession
-	adm     *kadm.Client
-	store   *store.Store
-	layout  topics.Layout
-	outputs []string           // output topic per window size, in Policy.Sizes order
-	sizes   map[int64]sizeInfo // by window size in ms
+	cfg  Config
+	log  *slog.Logger
+	m    *Metrics
+	sess *kgo.GroupTransactSession
+	adm  *kadm.Client
+	kcl  *kgo.Client // adm's client, for requests of our own (skipInvisible)
+
+	// Run goroutine only: the position of each source at the last
+	// caught-up check, and the last look for records left before its end.
+	sourceStood  map[int32]int64
+	sourceProbes map[int32]probeMemo
+	store        *store.Store
+	layout       topics.Layout
+	outputs      []string           // output topic per window size, in Policy.Sizes order
+	sizes        map[int64]sizeInfo // by window size in ms
 
 	mu     sync.Mutex // guards events, appended by rebalance callbacks
 	events []rebalanceEvent
@@ -102,7 +108,7 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.adm = kadm.NewClient(admCl)
+	w.adm, w.kcl = kadm.NewClient(admCl), admCl
 	names := append([]string{topics.Ingestion, topics.Partitioned, topics.Changelog, topics.DeadLetter}, w.outputs...)
 	if w.layout, err = topics.Describe(ctx, w.adm, names...); err != nil {
 		w.adm.Close()
