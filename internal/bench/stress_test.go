@@ -38,7 +38,7 @@ import (
 // It runs without the race detector (`make stress`, part of `make test`):
 // with it, one repetition takes minutes; `go test -short` skips it.
 // COUNTER_STRESS_RUNS, COUNTER_STRESS_EVENTS and COUNTER_STRESS_VIDEOS
-// change the repetitions (10), likes per repetition (300000) and videos
+// change the repetitions (10), likes per repetition (200000) and videos
 // (20000, drawn uniformly: more (video, window) keys per like).
 func TestPipelineStress(t *testing.T) {
 	if raceEnabled {
@@ -48,7 +48,7 @@ func TestPipelineStress(t *testing.T) {
 		t.Skip("a stress check of two minutes")
 	}
 	runs := envInt(t, "COUNTER_STRESS_RUNS", 10)
-	events := envInt(t, "COUNTER_STRESS_EVENTS", 300000)
+	events := envInt(t, "COUNTER_STRESS_EVENTS", 200000)
 	ids := make([][]byte, envInt(t, "COUNTER_STRESS_VIDEOS", 20000))
 	for i := range ids {
 		ids[i] = []byte(loadgen.VideoID(i))
