@@ -131,8 +131,8 @@ func TestMatchCommitted(t *testing.T) {
 	if err := matchCommitted(l, list, all, &res); err != nil {
 		t.Fatalf("a push received while the records were listed: %v", err)
 	}
-	if len(res.push) != 2 || len(res.e2e) != 2 {
-		t.Errorf("%d pushes and %d likes matched, want 2 and 2", len(res.push), len(res.e2e))
+	if len(res.push) != 2 || len(res.e2e) != 2 || res.unlisted != 1 {
+		t.Errorf("%d pushes and %d likes matched, %d pushes left out; want 2, 2 and 1", len(res.push), len(res.e2e), res.unlisted)
 	}
 	l = newLog()
 	l.push(k, 2, true, time.Unix(0, 400*ms1))

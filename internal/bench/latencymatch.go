@@ -163,6 +163,17 @@ func (l *likeLog) clone() *likeLog {
 	return c
 }
 
+// pushCount returns how many pushes were logged.
+func (l *likeLog) pushCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, p := range l.pushes {
+		n += len(p)
+	}
+	return n
+}
+
 // snapshot returns copies of the acks and pushes of k.
 func (l *likeLog) snapshot(k likeKey) (acks []int64, pushes []cover) {
 	l.mu.Lock()
