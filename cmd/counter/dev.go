@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -79,6 +78,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	reg := newRegistry()
 	runCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	workerErr := make(chan error, workers) // a worker that stopped for good
 	for i := 0; i < workers; i++ {
 		id := "dev-" + strconv.Itoa(i)
 		cfg := worker.Config{
@@ -89,7 +89,9 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			supervise(runCtx, cfg, log)
+			if err := (&supervisor{cfg: cfg, log: log}).run(runCtx); err != nil {
+				workerErr <- fmt.Errorf("worker %s: %w", cfg.ID, err)
+			}
 		}()
 	}
 
@@ -115,6 +117,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	case <-ctx.Done():
 	case err = <-serveErr:
 		err = fmt.Errorf("HTTP server on %s: %w", af.httpAddr, err)
+	case err = <-workerErr:
 	}
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -128,25 +131,4 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		err = nil
 	}
 	return err
-}
-
-// supervise runs a worker until ctx ends, restarting it after a failure
-// (its state is safe in the store and the changelog).
-func supervise(ctx context.Context, cfg worker.Config, log *slog.Logger) {
-	backoff := time.Second
-	for ctx.Err() == nil {
-		w, err := worker.New(ctx, cfg)
-		if err == nil {
-			err = w.Run(ctx)
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		log.Error("worker failed; restarting", "worker", cfg.ID, "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
 }

@@ -21,6 +21,10 @@ import (
 
 const workerSummary = "run one stream worker against a Kafka cluster"
 
+// workerGiveUp is how long counter worker keeps starting a failing worker
+// again before it exits: long enough to ride out a broker restart.
+const workerGiveUp = 5 * time.Minute
+
 func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := cli.NewFlagSet("worker", workerSummary+`.
 Workers in the same --group share the partitions; each needs its own --id and --state-dir.`)
@@ -75,16 +79,14 @@ Workers in the same --group share the partitions; each needs its own --id and --
 		CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo,
 		SessionTimeout: session, Logger: log, Registerer: reg,
 	}
-	w, err := worker.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
+	cfg.Metrics = worker.NewMetrics(reg) // kept across restarts
+	sup := &supervisor{cfg: cfg, log: log, giveUp: workerGiveUp}
 	if metricsAddr != "" {
-		srv := &http.Server{Addr: metricsAddr, Handler: opsHandler(reg, w.Ready), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Addr: metricsAddr, Handler: opsHandler(reg, sup.Ready), ReadHeaderTimeout: 5 * time.Second}
 		go serveOps(srv, log)
 		defer srv.Close()
 	}
-	return w.Run(ctx)
+	return sup.run(ctx)
 }
 
 // newRegistry returns a metrics registry with the Go and process collectors.

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -39,6 +40,14 @@ func (s *Server) postLikes(w http.ResponseWriter, r *http.Request) {
 		s.metrics.reject(bad.reason)
 		writeError(w, http.StatusBadRequest, bad.msg, "")
 		return
+	}
+	if key != "" {
+		if first, same := s.keys.claim(id, key, n); !same {
+			s.metrics.reject(reasonKeyReused)
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("Idempotency-Key %q was first used for another request to this video "+
+				"(count %d, this one %d): a retry must repeat the original request, a new request needs a new key", key, first, n), "")
+			return
+		}
 	}
 	now := time.Now().Truncate(time.Millisecond) // Kafka timestamps are in ms
 	if err := s.sink.Send(r.Context(), ingest.Likes{VideoID: id, Count: n, Time: now, IdempotencyKey: key}); err != nil {

@@ -13,19 +13,20 @@ const (
 	reasonBadID       = "bad_id"   // video identifier fails videoid rules
 	reasonBadBody     = "bad_body" // body is not a valid like request
 	reasonBadKey      = "bad_idempotency_key"
-	reasonTooLarge    = "too_large"   // body over Config.MaxBodyBytes
-	reasonUnavailable = "unavailable" // the broker did not acknowledge in time
-	reasonCanceled    = "canceled"    // the client went away first
-	reasonInternal    = "internal"    // any other sink failure
-	reasonMethod      = "method"      // method not allowed on the path
-	reasonNotFound    = "not_found"   // no such path or stage
-	reasonOrigin      = "origin"      // CORS preflight from a refused origin
-	reasonBadQuery    = "bad_query"   // invalid query parameters
-	reasonConflict    = "conflict"    // the request conflicts with the state (409)
-	reasonNotReady    = "not_ready"   // the live view is still loading
+	reasonKeyReused   = "idempotency_key_reused" // the key was used for another request (422)
+	reasonTooLarge    = "too_large"              // body over Config.MaxBodyBytes
+	reasonUnavailable = "unavailable"            // the broker did not acknowledge in time
+	reasonCanceled    = "canceled"               // the client went away first
+	reasonInternal    = "internal"               // any other sink failure
+	reasonMethod      = "method"                 // method not allowed on the path
+	reasonNotFound    = "not_found"              // no such path or stage
+	reasonOrigin      = "origin"                 // CORS preflight from a refused origin
+	reasonBadQuery    = "bad_query"              // invalid query parameters
+	reasonConflict    = "conflict"               // the request conflicts with the state (409)
+	reasonNotReady    = "not_ready"              // the live view is still loading
 )
 
-var rejectReasons = []string{reasonBadID, reasonBadBody, reasonBadKey, reasonTooLarge, reasonUnavailable,
+var rejectReasons = []string{reasonBadID, reasonBadBody, reasonBadKey, reasonKeyReused, reasonTooLarge, reasonUnavailable,
 	reasonCanceled, reasonInternal, reasonMethod, reasonNotFound, reasonOrigin, reasonBadQuery, reasonConflict, reasonNotReady}
 
 // Route labels of requests that matched no pattern.

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/counter-dev/counter/internal/record"
 	"github.com/counter-dev/counter/internal/videoid"
 )
 
@@ -78,8 +79,9 @@ func abbreviate(b []byte) string {
 	return string(b)
 }
 
-// MaxIdempotencyKeyLen bounds the Idempotency-Key header.
-const MaxIdempotencyKeyLen = 128
+// MaxIdempotencyKeyLen bounds the Idempotency-Key header: the workers
+// dead-letter likes with longer keys.
+const MaxIdempotencyKeyLen = record.MaxIdempotencyKeyLen
 
 // parseIdempotencyKey checks the Idempotency-Key header values: at most one,
 // 1 to MaxIdempotencyKeyLen visible ASCII characters. No header gives "".

@@ -67,6 +67,8 @@ func TestParseLikeRefusesIDs(t *testing.T) {
 		"é":                      videoid.ReasonBadChars,
 		"\xff":                   videoid.ReasonInvalidUTF8,
 		strings.Repeat("a", 129): videoid.ReasonTooLong,
+		".":                      videoid.ReasonReserved,
+		"..":                     videoid.ReasonReserved,
 	} {
 		n, err := parseLike(id, []byte(`{"count":5}`))
 		if err == nil || n != 0 || err.reason != reasonBadID || err.idWhy != why || !strings.HasPrefix(err.msg, "invalid video id") {

@@ -84,6 +84,8 @@ type Server struct {
 	counts    Counts
 	generator Generator
 	prefixes  []prefixRoute // served ahead of mux
+
+	keys *keyMemory // counts of idempotent like requests, by video and key
 }
 
 // prefixRoute is a handler mounted for a whole path subtree.
@@ -120,6 +122,7 @@ func New(cfg Config, sink LikeSink, reg *prometheus.Registry, log *slog.Logger) 
 		panic("api: encode catalog: " + err.Error()) // a fixed value: cannot happen
 	}
 	s := &Server{
+		keys:     newKeyMemory(DefaultIdempotencyKeys),
 		stage:    cfg.Stage,
 		maxBody:  cfg.MaxBodyBytes,
 		sink:     sink,

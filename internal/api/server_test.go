@@ -569,3 +569,63 @@ func TestLikesIdempotencyKey(t *testing.T) {
 		}
 	}
 }
+
+// Issue 10: a key reused with another count is refused with 422 and a JSON
+// error, and nothing is sent; the same key for another video is another
+// request.
+func TestLikesIdempotencyKeyReusedForAnotherRequest(t *testing.T) {
+	f := newFixture(t, Config{})
+	post := func(path, body string) *httptest.ResponseRecorder {
+		return f.do("POST", path, body, "Idempotency-Key", "order-7")
+	}
+	if w := post(likesPath, `{"count":3}`); w.Code != 200 {
+		t.Fatalf("first request: %d %s", w.Code, w.Body)
+	}
+	w := post(likesPath, `{"count":4}`)
+	if w.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("key reused with another count: %d %s, want 422", w.Code, w.Body)
+	}
+	if msg, _ := decode(t, w)["error"].(string); !strings.Contains(msg, "order-7") || !strings.Contains(msg, "count 3") {
+		t.Errorf("error %q does not name the key and the original count", msg)
+	}
+	if w := post(likesPath, ""); w.Code != http.StatusUnprocessableEntity {
+		t.Errorf("key reused for one like: %d, want 422", w.Code)
+	}
+	if w := post(likesPath, `{"count":3}`); w.Code != 200 {
+		t.Errorf("retry of the original after a refused reuse: %d %s", w.Code, w.Body)
+	}
+	if w := post("/dev/videos/other-video/likes", `{"count":4}`); w.Code != 200 {
+		t.Errorf("same key for another video: %d %s", w.Code, w.Body)
+	}
+	if got, want := f.sink.got(), goodID+"*3#order-7,"+goodID+"*3#order-7,other-video*4#order-7"; got != want {
+		t.Errorf("sink got %s, want %s", got, want)
+	}
+}
+
+func TestKeyMemoryIsBoundedAndKeepsRecentKeys(t *testing.T) {
+	m := newKeyMemory(4)
+	claim := func(key string, n int) bool {
+		_, ok := m.claim("v", key, n)
+		return ok
+	}
+	for i, k := range []string{"a", "b", "c"} { // c starts a new generation
+		if !claim(k, i) {
+			t.Fatalf("new key %s refused", k)
+		}
+	}
+	if claim("a", 9) || claim("c", 9) {
+		t.Error("reuse of a remembered key with another count accepted")
+	}
+	// "a" moved to the newer generation when checked: it outlives "b".
+	claim("d", 0)
+	claim("e", 0)
+	if claim("a", 9) {
+		t.Error("recently checked key forgotten")
+	}
+	if !claim("b", 9) {
+		t.Error("old key still remembered: the memory is not bounded")
+	}
+	if n := len(m.cur) + len(m.old); n > 4 {
+		t.Errorf("%d keys remembered, more than 4", n)
+	}
+}

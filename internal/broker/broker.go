@@ -35,8 +35,9 @@ type Config struct {
 
 // Broker is a running embedded broker.
 type Broker struct {
-	c    *kfake.Cluster
-	gate *gate
+	c      *kfake.Cluster
+	gate   *gate
+	unlock func() // releases the data dir lock (lock.go)
 }
 
 // recoveryTimeout bounds the start-up pass that ends open transactions.
@@ -61,24 +62,30 @@ func Start(cfg Config) (*Broker, error) {
 	if cfg.MinSessionTimeout > 0 {
 		opts = append(opts, kfake.GroupMinSessionTimeout(cfg.MinSessionTimeout))
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("broker data dir: %w", err)
+	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+			unlock()
 			return nil, fmt.Errorf("broker data dir: %w", err)
 		}
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("starting embedded broker on port %d: %w", cfg.Port, err)
 	}
-	b.c = c
+	b.c, b.unlock = c, unlock
 	keepAbortedLists(c)
 	if cfg.DataDir != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
 		_, err = closeOpenTransactions(ctx, b.gate.dial, c.ListenAddrs(), log)
 		cancel()
 		if err != nil {
-			c.Close()
+			b.Close()
 			return nil, fmt.Errorf("embedded broker: ending the transactions left open in %s: %w", cfg.DataDir, err)
 		}
 	}
@@ -90,7 +97,10 @@ func Start(cfg Config) (*Broker, error) {
 func (b *Broker) Addrs() []string { return b.c.ListenAddrs() }
 
 // Close stops the broker, flushing its data to disk.
-func (b *Broker) Close() { b.c.Close() }
+func (b *Broker) Close() {
+	b.c.Close()
+	b.unlock()
+}
 
 // Compact runs log compaction on every compacted topic now (it also runs
 // periodically); tests use it to check what compaction keeps.

@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,4 +65,28 @@ func FuzzParseMark(f *testing.F) {
 			t.Fatalf("round trip of %+v: %+v %v", m, again, err)
 		}
 	})
+}
+
+func TestParseIdempotency(t *testing.T) {
+	for _, tc := range []struct {
+		key, seq string
+		want     int
+		ok       bool
+	}{
+		{"k", "0", 0, true},
+		{"order-1", "9999", 9999, true},
+		{strings.Repeat("k", MaxIdempotencyKeyLen), "65535", 65535, true},
+		{"", "0", 0, false},
+		{strings.Repeat("k", MaxIdempotencyKeyLen+1), "0", 0, false},
+		{"k", "", 0, false},
+		{"k", "65536", 0, false},
+		{"k", "-1", 0, false},
+		{"k", "1e3", 0, false},
+		{"k", "000001", 0, false},
+	} {
+		got, err := ParseIdempotency([]byte(tc.key), []byte(tc.seq))
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseIdempotency(%d-byte key, %q) = %d, %v; want %d, ok %v", len(tc.key), tc.seq, got, err, tc.want, tc.ok)
+		}
+	}
 }

@@ -20,10 +20,13 @@ const (
 	ReasonInvalidUTF8 Reason = "invalid_utf8"
 	ReasonTooLong     Reason = "too_long"
 	ReasonBadChars    Reason = "bad_chars"
+	// ReasonReserved: "." or "..", which are path segments: a URL with them
+	// as the id names another resource.
+	ReasonReserved Reason = "reserved"
 )
 
 // Reasons lists every rejection reason, for pre-registering metric labels.
-var Reasons = []Reason{ReasonEmpty, ReasonInvalidUTF8, ReasonTooLong, ReasonBadChars}
+var Reasons = []Reason{ReasonEmpty, ReasonInvalidUTF8, ReasonTooLong, ReasonBadChars, ReasonReserved}
 
 // Error is returned for an identifier that is not acceptable.
 type Error struct {
@@ -33,8 +36,9 @@ type Error struct {
 
 func (e *Error) Error() string { return "invalid video id: " + e.Detail }
 
-// Validate reports whether id is 1-128 bytes of [A-Za-z0-9._:-]. The UTF-8
-// check comes first so that binary garbage gets the most useful reason.
+// Validate reports whether id is 1-128 bytes of [A-Za-z0-9._:-], other than
+// "." and "..". The UTF-8 check comes first so that binary garbage gets the
+// most useful reason.
 func Validate(id []byte) error {
 	switch {
 	case len(id) == 0:
@@ -49,6 +53,9 @@ func Validate(id []byte) error {
 			return &Error{ReasonBadChars, fmt.Sprintf("character %q at byte %d is not one of [A-Za-z0-9._:-]", rune(c), i)}
 		}
 	}
+	if reserved(id) {
+		return &Error{ReasonReserved, fmt.Sprintf("%q is a path segment, not an id", id)}
+	}
 	return nil
 }
 
@@ -62,6 +69,11 @@ func ReasonOf(err error) Reason {
 		return e.Reason
 	}
 	return ""
+}
+
+// reserved reports whether id is "." or "..".
+func reserved(id []byte) bool {
+	return len(id) <= 2 && len(id) > 0 && id[0] == '.' && id[len(id)-1] == '.'
 }
 
 func allowed(c byte) bool {

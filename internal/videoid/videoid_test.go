@@ -23,6 +23,11 @@ func TestValidate(t *testing.T) {
 		{"é", ReasonBadChars},
 		{"new\nline", ReasonBadChars},
 		{strings.Repeat("\xff", MaxLen+5), ReasonInvalidUTF8},
+		{".", ReasonReserved},
+		{"..", ReasonReserved},
+		{"...", ""},
+		{".a", ""},
+		{"a..", ""},
 	}
 	for _, c := range cases {
 		err := ValidateString(c.id)
@@ -45,6 +50,7 @@ func FuzzValidate(f *testing.F) {
 		for _, c := range id {
 			ok = ok && allowed(c)
 		}
+		ok = ok && string(id) != "." && string(id) != ".."
 		if (err == nil) != ok {
 			t.Fatalf("Validate(%q) = %v, want ok=%v", id, err, ok)
 		}

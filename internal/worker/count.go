@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -62,11 +61,18 @@ func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 			continue
 		}
 		ts := r.Timestamp.UnixMilli()
-		if dup, err := w.dedup(tt, p, r, ts); err != nil {
-			return err
-		} else if dup {
-			w.m.Duplicates.Inc()
-			continue
+		if key, seqb, ok := idempotencyOf(r.Headers); ok {
+			seq, err := record.ParseIdempotency(key, seqb)
+			if err != nil { // only foreign producers can cause this
+				w.deadLetter(t, r, record.ReasonBadIdempotency, err.Error())
+				continue
+			}
+			if dup, err := w.dedup(tt, p, r.Value, key, seq, ts); err != nil {
+				return err
+			} else if dup {
+				w.m.Duplicates.Inc()
+				continue
+			}
 		}
 		late = late[:0]
 		for _, size := range pol.Sizes {
@@ -103,31 +109,10 @@ func likesOf(r *kgo.Record) (uint64, error) {
 	return 1, nil
 }
 
-// maxSeq bounds the like index of an idempotent request (the API sends at
-// most 10000 likes per request); larger ones are counted without dedup.
-const maxSeq = 1 << 16
-
-// dedup reports whether r is a like of an idempotent request that was
-// already counted, and otherwise records it as counted.
-func (w *Worker) dedup(tt *taskTxn, p int32, r *kgo.Record, ts int64) (bool, error) {
-	var key, seqb []byte
-	for _, h := range r.Headers {
-		switch h.Key {
-		case record.IdempotencyKeyHeader:
-			key = h.Value
-		case record.SeqHeader:
-			seqb = h.Value
-		}
-	}
-	if key == nil {
-		return false, nil
-	}
-	seq, err := strconv.Atoi(string(seqb))
-	if err != nil || seq < 0 || seq >= maxSeq {
-		w.log.Warn("ignoring a bad idempotency index", "partition", p, "offset", r.Offset, "seq", string(seqb))
-		return false, nil
-	}
-	dk := string(store.DedupKey(nil, p, r.Value, key))
+// dedup reports whether the like of video id with idempotency key and index
+// seq was already counted, and otherwise records it as counted.
+func (w *Worker) dedup(tt *taskTxn, p int32, id, key []byte, seq int, ts int64) (bool, error) {
+	dk := string(store.DedupKey(nil, p, id, key))
 	d, ok := tt.dedup[dk]
 	if !ok {
 		v, found, err := w.store.Get([]byte(dk))

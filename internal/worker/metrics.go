@@ -34,6 +34,7 @@ type Metrics struct {
 	RekeyRecords     prometheus.Counter
 	CountedHere      prometheus.Counter
 	CacheEvictions   prometheus.Counter
+	Skipped          prometheus.Counter
 }
 
 // NewMetrics registers a worker's metrics in reg. Several workers in one
@@ -91,7 +92,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Times the counts committed since the last checkpoint were written to the store (every --checkpoint-interval)."})
 	m.CountedHere = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_likes_counted_here_total",
 		Help: "Likes counted by the worker that re-keyed them (it owns their partition), without a trip through the partitioned topic."})
-	reg.MustRegister(m.CountedHere, m.Checkpoints, m.RekeyRecords, m.CachedKeys, m.CacheEvictions, m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
+	m.Skipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_skipped_records_total",
+		Help: "Input records neither counted nor dead-lettered: the broker refused even their dead letter for good."})
+	reg.MustRegister(m.Skipped, m.CountedHere, m.Checkpoints, m.RekeyRecords, m.CachedKeys, m.CacheEvictions, m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
 		m.WindowsClosed, m.Finals, m.Updates, m.Lag, m.Restored, m.Marks, m.DemoLikes, m.Partitions)
 	for _, r := range videoid.Reasons {
 		m.DeadLettered.WithLabelValues(string(r))
@@ -99,6 +102,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.DeadLettered.WithLabelValues(record.ReasonLate)
 	m.DeadLettered.WithLabelValues(record.ReasonFuture)
 	m.DeadLettered.WithLabelValues(record.ReasonBadCount)
+	m.DeadLettered.WithLabelValues(record.ReasonBadIdempotency)
+	m.DeadLettered.WithLabelValues(record.ReasonProduceError)
 	m.Transactions.WithLabelValues("committed")
 	m.Transactions.WithLabelValues("aborted")
 	m.Rebalances.WithLabelValues("assigned")

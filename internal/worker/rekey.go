@@ -3,13 +3,13 @@ package worker
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/catalog"
+	"github.com/counter-dev/counter/internal/deadletter"
 	"github.com/counter-dev/counter/internal/partition"
 	"github.com/counter-dev/counter/internal/record"
 	"github.com/counter-dev/counter/internal/store"
@@ -52,26 +52,37 @@ func (w *Worker) rekey(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 				r.Timestamp.UTC().Format(time.RFC3339Nano), w.cfg.MaxFuture))
 			continue
 		}
+		key, seq, idempotent := idempotencyOf(r.Headers)
+		if idempotent {
+			if _, err := record.ParseIdempotency(key, seq); err != nil {
+				w.deadLetter(t, r, record.ReasonBadIdempotency, err.Error())
+				continue
+			}
+			src := refOf(r)
+			if f := w.refused[src]; f.forward != nil {
+				t.used = append(t.used, src)
+				w.deadLetter(t, r, record.ReasonProduceError, f.forward.Error())
+				continue
+			}
+		}
 		st.maxTs = max(st.maxTs, ts)
 		w.m.Rekeyed.Inc()
-		if len(r.Headers) == 0 {
+		if !idempotent {
+			// Other headers are not forwarded: they would be read as
+			// this pipeline's own (counter.likes, counter.watermark).
 			if t.combined == nil {
 				t.combined = newCombiner(w.cfg.Policy.Step())
 			}
 			t.combined.add(r.Value, ts, t.value)
 			continue
 		}
-		// Likes with headers (an Idempotency-Key) go on one by one, with
-		// their headers.
+		// Likes with an Idempotency-Key go on one by one, with the key and
+		// their index, and nothing else.
 		id := t.value(r.Value)
-		w.sess.Produce(ctx, &kgo.Record{
-			Topic:     topics.Partitioned,
-			Partition: partition.ForKey(id, nPart),
-			Key:       id,
-			Value:     id,
-			Timestamp: r.Timestamp,
-			Headers:   r.Headers, // carries the Idempotency-Key of API likes
-		}, t.sent)
+		rec := t.record()
+		rec.Topic, rec.Partition, rec.Key, rec.Value, rec.Timestamp = topics.Partitioned, partition.ForKey(id, nPart), id, id, r.Timestamp
+		rec.Headers = idempotencyHeaders(r.Headers, key, seq)
+		w.sess.Produce(ctx, rec, t.sentFrom(refOf(r), false))
 		w.m.RekeyRecords.Inc()
 	}
 	return nil
@@ -97,22 +108,51 @@ func (w *Worker) catchUpEvents(ctx context.Context, t *txn) error {
 	return err
 }
 
-// deadLetter copies r unchanged to the dead-letter topic with the reason.
-func (w *Worker) deadLetter(t *txn, r *kgo.Record, reason, detail string, extra ...kgo.RecordHeader) {
-	headers := append([]kgo.RecordHeader{
-		{Key: record.ReasonHeader, Value: []byte(reason)},
-		{Key: record.ErrorHeader, Value: []byte(detail)},
-		{Key: record.SourceHeader, Value: []byte(r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10))},
-	}, extra...)
-	dl := &kgo.Record{
-		Topic:     topics.DeadLetter,
-		Partition: r.Partition % w.layout[topics.DeadLetter],
-		Key:       t.value(r.Key),
-		Value:     t.value(r.Value),
-		Timestamp: r.Timestamp,
-		Headers:   append(headers, r.Headers...),
+// idempotencyOf returns the values of a like's idempotency headers; ok is
+// false without an IdempotencyKeyHeader.
+func idempotencyOf(headers []kgo.RecordHeader) (key, seq []byte, ok bool) {
+	for _, h := range headers {
+		switch h.Key {
+		case record.IdempotencyKeyHeader:
+			key, ok = h.Value, true
+		case record.SeqHeader:
+			seq = h.Value
+		}
 	}
-	w.sess.Produce(context.Background(), dl, t.sent)
+	return key, seq, ok
+}
+
+// idempotencyHeaders returns the headers of a forwarded idempotent like:
+// the input's own when they are exactly the key and the index (as the API
+// sends them), a new pair otherwise.
+func idempotencyHeaders(in []kgo.RecordHeader, key, seq []byte) []kgo.RecordHeader {
+	if len(in) == 2 && in[0].Key == record.IdempotencyKeyHeader && in[1].Key == record.SeqHeader {
+		return in
+	}
+	return []kgo.RecordHeader{{Key: record.IdempotencyKeyHeader, Value: key}, {Key: record.SeqHeader, Value: seq}}
+}
+
+// deadLetter sends the copy of r to the dead-letter topic with the reason,
+// cut to a bounded size (package deadletter). If the broker has refused
+// that dead letter for good already, r is skipped instead, with a metric
+// and a log line once the transaction commits: no record can wedge its
+// partition.
+func (w *Worker) deadLetter(t *txn, r *kgo.Record, reason, detail string, extra ...kgo.RecordHeader) {
+	src := refOf(r)
+	if f := w.refused[src]; f.deadLetter != nil {
+		t.used = append(t.used, src)
+		t.skipped = append(t.skipped, skip{src: src, reason: reason, valueBytes: len(r.Value), err: f.deadLetter})
+		return
+	}
+	dl := deadletter.Of(r, reason, detail, extra...)
+	dl.Topic, dl.Partition = topics.DeadLetter, r.Partition%w.layout[topics.DeadLetter]
+	if dl.Key != nil {
+		dl.Key = t.value(dl.Key)
+	}
+	if dl.Value != nil {
+		dl.Value = t.value(dl.Value)
+	}
+	w.sess.Produce(context.Background(), dl, t.sentFrom(src, true))
 	w.m.DeadLettered.WithLabelValues(reason).Inc()
 }
 

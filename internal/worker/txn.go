@@ -1,9 +1,12 @@
 package worker
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/store"
@@ -39,9 +42,46 @@ type txn struct {
 	// once per record.
 	sent, sentChangelog func(*kgo.Record, error)
 
+	// refusals consulted by this transaction (Worker.refused), forgotten
+	// once it commits, and the input records it skips.
+	used    []srcRef
+	skipped []skip
+
 	mu           sync.Mutex // guards the fields below, set by produce promises
-	produceErr   error
+	produceErr   error      // the first produce error
+	permanentErr error      // the first permanent one of a record made of no single input
+	refusals     map[srcRef]refusal
 	changelogEnd map[int32]int64 // partition -> last changelog offset produced
+}
+
+// srcRef names an input record, which a produced record was made of.
+type srcRef struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+func refOf(r *kgo.Record) srcRef { return srcRef{r.Topic, r.Partition, r.Offset} }
+
+// skip is an input record skipped: neither counted nor dead-lettered.
+type skip struct {
+	src        srcRef
+	reason     string // why it was not counted
+	valueBytes int
+	err        error // why its dead letter was refused
+}
+
+// refusal is what the broker refused for good of what one input record
+// became: the record forwarded for it, its dead letter.
+type refusal struct {
+	forward, deadLetter error
+}
+
+// permanent reports whether a produce error is about the record itself, so
+// that producing the same record again can never succeed.
+func permanent(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
+		errors.Is(err, kerr.InvalidRecord) || errors.Is(err, kerr.InvalidTimestamp)
 }
 
 func newTxn() *txn {
@@ -105,13 +145,46 @@ func (t *txn) promise(changelog bool) func(*kgo.Record, error) {
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		if err != nil {
+			err = fmt.Errorf("producing to %s/%d: %w", r.Topic, r.Partition, err)
 			if t.produceErr == nil {
 				t.produceErr = err
+			}
+			if t.permanentErr == nil && permanent(err) {
+				t.permanentErr = err
 			}
 			return
 		}
 		if cur, ok := t.changelogEnd[r.Partition]; changelog && (!ok || r.Offset > cur) {
 			t.changelogEnd[r.Partition] = r.Offset
 		}
+	}
+}
+
+// sentFrom is the promise of a record made of the input record src, a
+// forwarded like or (deadLetter) a dead letter: a permanent refusal is
+// recorded against src, so that the retry of the transaction can route
+// around it (Worker.refused) instead of failing the same way forever.
+func (t *txn) sentFrom(src srcRef, deadLetter bool) func(*kgo.Record, error) {
+	return func(r *kgo.Record, err error) {
+		if err == nil || !permanent(err) {
+			t.sent(r, err)
+			return
+		}
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		err = fmt.Errorf("producing to %s/%d: %w", r.Topic, r.Partition, err)
+		if t.produceErr == nil {
+			t.produceErr = err
+		}
+		if t.refusals == nil {
+			t.refusals = map[srcRef]refusal{}
+		}
+		f := t.refusals[src]
+		if deadLetter {
+			f.deadLetter = err
+		} else {
+			f.forward = err
+		}
+		t.refusals[src] = f
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/deadletter"
+	"github.com/counter-dev/counter/internal/dirlock"
 	"github.com/counter-dev/counter/internal/kafkalog"
 	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/topics"
@@ -27,7 +29,8 @@ type Worker struct {
 	m    *Metrics
 	sess *kgo.GroupTransactSession
 	adm  *kadm.Client
-	kcl  *kgo.Client // adm's client, for requests of our own (skipInvisible)
+	kcl  *kgo.Client   // adm's client, for requests of our own (skipInvisible)
+	lock *dirlock.Lock // on the state dir, held from New to the end of Run
 
 	// Run goroutine only: the position of each source at the last
 	// caught-up check, and the last look for records left before its end.
@@ -55,6 +58,11 @@ type Worker struct {
 	checkpointed time.Time // last time pending counts were written
 
 	key []byte // scratch buffer for store keys, Run goroutine only
+
+	// refused holds the input records whose forwarded like or dead letter
+	// the broker refused for good in an aborted transaction: its retry
+	// dead-letters them, or skips them (see deadLetter). Run goroutine only.
+	refused map[srcRef]refusal
 }
 
 // sizeInfo is what outputs of one window size need.
@@ -87,19 +95,32 @@ type rebalanceEvent struct {
 	parts    map[string][]int32
 }
 
-// New connects to Kafka, checks the topics and opens the state store. The
-// topics must exist (see topics.Ensure).
-func New(ctx context.Context, cfg Config) (*Worker, error) {
+// New locks the state directory, connects to Kafka, checks the topics and
+// opens the state store. The topics must exist (see topics.Ensure). A state
+// directory locked by another process (or worker) fails at once with a
+// *dirlock.HeldError, before anything in it is opened.
+func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 	if err := cfg.fill(); err != nil {
-		return nil, fmt.Errorf("worker config: %w", err)
+		return nil, cannotRestart(fmt.Errorf("worker config: %w", err))
 	}
-	w := &Worker{
+	lock, err := dirlock.Acquire(cfg.StateDir)
+	if err != nil {
+		return nil, cannotRestart(fmt.Errorf("worker state dir: %w", err))
+	}
+	defer func() {
+		if err != nil {
+			lock.Release()
+		}
+	}()
+	w = &Worker{
+		lock:    lock,
 		cfg:     cfg,
 		log:     cfg.Logger.With("worker", cfg.ID),
 		m:       cfg.Metrics,
 		sources: map[int32]*source{},
 		tasks:   map[int32]*task{},
 		pending: map[int32]*pendingTask{},
+		refused: map[srcRef]refusal{},
 	}
 	for _, s := range cfg.Policy.Sizes {
 		w.outputs = append(w.outputs, topics.Output(s))
@@ -122,9 +143,14 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 	for _, s := range cfg.Policy.Sizes {
 		w.sizes[s.Millis] = sizeInfo{label: s.Label, topic: topics.Output(s), partitions: w.layout[topics.Output(s)]}
 	}
-	if w.store, err = store.Open(cfg.StateDir, w.log); err != nil {
+	batchMax, err := w.batchLimits(ctx, names)
+	if err != nil {
 		w.adm.Close()
 		return nil, err
+	}
+	if w.store, err = store.Open(cfg.StateDir, w.log); err != nil {
+		w.adm.Close()
+		return nil, cannotRestart(err)
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -145,6 +171,9 @@ func New(ctx context.Context, cfg Config) (*Worker, error) {
 		// Every record gets its partition from us: likes by key hash,
 		// changelog records and marks explicitly.
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		// No batch larger than the broker takes: a record refused as too
+		// large is then refused for itself, never for its neighbours.
+		kgo.ProducerBatchMaxBytesFn(batchMax),
 		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, p map[string][]int32) { w.push(true, p) }),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, p map[string][]int32) { w.push(false, p) }),
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, p map[string][]int32) { w.push(false, p) }),
@@ -202,6 +231,7 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 		if cerr := w.store.Close(); err == nil {
 			err = cerr
 		}
+		w.lock.Release()
 	}()
 	w.log.Info("worker started", "group", w.cfg.Group, "partitions", w.layout[topics.Partitioned],
 		"sources", w.layout[topics.Ingestion], "windows", w.cfg.Policy.Labels())
@@ -358,8 +388,8 @@ func (w *Worker) end(ctx context.Context, t *txn) error {
 			return fmt.Errorf("flushing transaction: %w", err)
 		}
 		if t.produceErr != nil {
-			w.log.Warn("a record of the transaction failed; aborting", "err", t.produceErr)
 			commit = false
+			w.produceFailed(t)
 		}
 	}
 	start := time.Now()
@@ -372,8 +402,72 @@ func (w *Worker) end(ctx context.Context, t *txn) error {
 	if !committed {
 		w.m.Transactions.WithLabelValues("aborted").Inc()
 		w.log.Info("transaction aborted; uncommitted state dropped", "doomed", t.doomed)
+		if t.permanentErr != nil && len(t.refusals) == 0 {
+			// A record made of no single input (an output, a changelog
+			// record, a mark, combined likes) is refused for good: all
+			// of these are small by construction, so the broker's limits
+			// are wrong. Retrying would fail the same way forever.
+			return cannotRestart(fmt.Errorf("the broker refuses a record the worker made, for good (check the topic's max.message.bytes): %w", t.permanentErr))
+		}
 		return nil
+	}
+	for _, src := range t.used {
+		delete(w.refused, src)
+	}
+	for _, s := range t.skipped {
+		w.m.Skipped.Inc()
+		w.log.Error("record skipped: the broker refused its dead letter for good", "topic", s.src.topic, "partition", s.src.partition,
+			"offset", s.src.offset, "reason", s.reason, "value_bytes", s.valueBytes, "err", s.err)
 	}
 	w.m.Transactions.WithLabelValues("committed").Inc()
 	return w.apply(t)
+}
+
+// produceFailed logs the produce failures of a transaction about to abort,
+// and remembers the input records whose products the broker refused for
+// good, for the retry to route around them.
+func (w *Worker) produceFailed(t *txn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.refusals) == 0 {
+		w.log.Warn("a record of the transaction failed; aborting", "err", t.produceErr)
+		return
+	}
+	for src, f := range t.refusals {
+		prev := w.refused[src]
+		if f.forward != nil {
+			prev.forward = f.forward
+		}
+		if f.deadLetter != nil {
+			prev.deadLetter = f.deadLetter
+		}
+		w.refused[src] = prev
+		w.log.Warn("the broker refused a record for good; aborting, the retry dead-letters its input (or skips it if its dead letter was refused)",
+			"topic", src.topic, "partition", src.partition, "offset", src.offset, "forward_err", f.forward, "dead_letter_err", f.deadLetter)
+	}
+}
+
+// defaultBatchMax is kgo's default record batch limit, below Kafka's
+// default max.message.bytes.
+const defaultBatchMax = 1_000_012
+
+// batchLimits returns the largest record batch to produce to each topic:
+// kgo's default, or less where the topic's max.message.bytes is less. It
+// warns when a topic cannot take the largest dead letter.
+func (w *Worker) batchLimits(ctx context.Context, names []string) (func(string) int32, error) {
+	limits, err := topics.MaxMessageBytes(ctx, w.adm, names...)
+	if err != nil {
+		return nil, err
+	}
+	const batchOverhead = 61 // record batch header
+	if l, ok := limits[topics.DeadLetter]; ok && int(l) < deadletter.MaxBytes+batchOverhead {
+		w.log.Warn("the dead-letter topic's max.message.bytes is below the largest dead letter: large dead letters will be skipped",
+			"max_message_bytes", l, "dead_letter_max_bytes", deadletter.MaxBytes+batchOverhead)
+	}
+	return func(topic string) int32 {
+		if l, ok := limits[topic]; ok && l >= 512 && l < defaultBatchMax {
+			return l
+		}
+		return defaultBatchMax
+	}, nil
 }
