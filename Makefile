@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/counter
 FUZZTIME ?= 5s
 
-.PHONY: run build test check unit node-deps fuzz bench clean
+.PHONY: run build test check unit stress node-deps fuzz bench clean
 
 run: build
 	./$(BIN) dev
@@ -15,8 +15,9 @@ build:
 
 # Everything CI runs: static checks, all Go tests with the race detector
 # (unit, integration against the embedded broker, process-level), the
-# Socket.IO tests against the real npm client, and a short fuzzing pass.
-test: check node-deps unit fuzz
+# Socket.IO tests against the real npm client, the pipeline stress check,
+# and a short fuzzing pass.
+test: check node-deps unit stress fuzz
 
 check:
 	@unformatted=$$(gofmt -l cmd internal); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
@@ -24,6 +25,13 @@ check:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The pipeline stress check (about two minutes): ten repetitions of a first
+# transaction with megabytes of changelog aborted by a joining worker, then
+# restored by others; every final must be exact. Without -race, which makes
+# it too slow (it skips itself there).
+stress:
+	$(GO) test -count=1 -timeout 10m -run '^TestPipelineStress$$' ./internal/bench
 
 # The Socket.IO compatibility tests drive the npm socket.io-client from Node.
 node-deps:

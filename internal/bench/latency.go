@@ -105,7 +105,7 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*Report, error) {
 		"partitions": itoa(cfg.Partitions), "runs": itoa(cfg.Runs), "windows": strings.Join(Windows, ","), "grace": Grace.String(),
 	}}
 	s := newSeries()
-	var early, likes int
+	var early, likes, unlisted int
 	for run := range cfg.Runs {
 		res, err := latencyRun(ctx, cfg, run)
 		if err != nil {
@@ -129,6 +129,7 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*Report, error) {
 		s.add("CPU taken by other processes", "cores", res.others)
 		s.add("errors", "requests", float64(res.errors))
 		early += res.early
+		unlisted += res.unlisted
 		likes += len(e2e)
 		cfg.Logger.Info("bench: latency run done", "run", run+1, "likes", len(e2e),
 			"p50", quantile(e2e, .5).Round(100*time.Microsecond), "p99", quantile(e2e, .99).Round(100*time.Microsecond),
@@ -156,6 +157,7 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*Report, error) {
 		"push only (baseline): from a worker producing an output record (its timestamp, just before the transaction commits) to the client receiving that count: commit, read_committed fetch by the live view, coalescing flush (at most one per live_flush_interval), WebSocket",
 		"like → output record: from the 200 to the worker producing the first output record that counts the like; a worker that owns the like's partition of both input topics (the log shows the assignment) counts it in the transaction that re-keys it: up to one commit interval plus the commit; otherwise it crosses two transactions, re-key then count",
 		fmt.Sprintf("%d of %d likes were pushed before their 200 arrived (latency 0)", early, likes),
+		fmt.Sprintf("%d pushes arrived while the output records were listed (a window closing, say) and were not matched with them", unlisted),
 		"broker, workers, API, Socket.IO client and load generator share this machine's CPUs")
 	return rep, nil
 }
@@ -164,6 +166,7 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*Report, error) {
 type latencyResult struct {
 	e2e, worker, push []time.Duration // sorted
 	early             int             // likes pushed before their 200
+	unlisted          int             // pushes received while the output records were listed
 	acked, errors     int64
 	sending           time.Duration // how long the likes were sent
 	cores, others     float64       // while sending
@@ -249,14 +252,26 @@ func latencyRun(ctx context.Context, cfg LatencyConfig, run int) (res latencyRes
 		return res, err
 	}
 	_, _, res.meanCommit = ws.transactions()
-	records, err := outputRecords(ctx, c, smallest)
-	if err != nil {
-		return res, err
-	}
-	if err := matchLatencies(likes, records, measured, &res); err != nil {
+	list := func() (map[likeKey][]cover, error) { return outputRecords(ctx, c, smallest) }
+	if err := matchCommitted(likes, list, measured, &res); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// matchCommitted matches the likes and pushes logged so far with the
+// committed output records that list returns (see matchLatencies). The log
+// is copied before list runs: a push received later (a window that closes
+// meanwhile, say) may carry a record committed after list took the output
+// topic's end offsets, which it would not find.
+func matchCommitted(likes *likeLog, list func() (map[likeKey][]cover, error), measured func(string) bool, res *latencyResult) error {
+	logged := likes.clone()
+	records, err := list()
+	if err != nil {
+		return err
+	}
+	res.unlisted = likes.pushCount() - logged.pushCount()
+	return matchLatencies(logged, records, measured, res)
 }
 
 // waitLatencyReady waits until the workers own every partition in a stable

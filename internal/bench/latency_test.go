@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -102,6 +103,46 @@ func TestMatchLatencies(t *testing.T) {
 	l.pushes[k] = []cover{{count: 1, at: 300 * ms1}}
 	if err := matchLatencies(l, records, all, &latencyResult{}); err == nil {
 		t.Error("a like never pushed was accepted")
+	}
+}
+
+// The check matches the pushes received before the output records were
+// listed: a final pushed while they are listed (the window closed then)
+// may have been committed after the listing took the end offsets, and is
+// not held against the live layer; a count pushed before the listing
+// without a committed record still is.
+func TestMatchCommitted(t *testing.T) {
+	k := likeKey{"v", 0}
+	records := map[likeKey][]cover{k: {{count: 1, at: 150 * ms1}, {count: 2, at: 250 * ms1}}}
+	all := func(string) bool { return true }
+	newLog := func() *likeLog {
+		l := newLikeLog()
+		l.acks[k] = []int64{10 * ms1, 20 * ms1}
+		l.push(k, 1, false, time.Unix(0, 200*ms1))
+		l.push(k, 2, false, time.Unix(0, 300*ms1))
+		return l
+	}
+	l := newLog()
+	list := func() (map[likeKey][]cover, error) {
+		l.push(k, 2, true, time.Unix(0, 900*ms1)) // the final, committed after the end offsets were taken
+		return records, nil
+	}
+	var res latencyResult
+	if err := matchCommitted(l, list, all, &res); err != nil {
+		t.Fatalf("a push received while the records were listed: %v", err)
+	}
+	if len(res.push) != 2 || len(res.e2e) != 2 || res.unlisted != 1 {
+		t.Errorf("%d pushes and %d likes matched, %d pushes left out; want 2, 2 and 1", len(res.push), len(res.e2e), res.unlisted)
+	}
+	l = newLog()
+	l.push(k, 2, true, time.Unix(0, 400*ms1))
+	if err := matchCommitted(l, func() (map[likeKey][]cover, error) { return records, nil }, all, &latencyResult{}); err == nil {
+		t.Error("a final pushed before the listing without a committed record was accepted")
+	}
+	l = newLog()
+	failed := errors.New("cannot list")
+	if err := matchCommitted(l, func() (map[likeKey][]cover, error) { return nil, failed }, all, &latencyResult{}); !errors.Is(err, failed) {
+		t.Errorf("listing error %v", err)
 	}
 }
 

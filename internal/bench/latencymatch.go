@@ -2,6 +2,7 @@ package bench
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -145,6 +146,32 @@ func (l *likeLog) keys(keep func(video string) bool) []likeKey {
 		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.video, b.video))
 	})
 	return ks
+}
+
+// clone returns a copy of the log as it is now.
+func (l *likeLog) clone() *likeLog {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := newLikeLog()
+	for k, a := range l.acks {
+		c.acks[k] = slices.Clone(a)
+	}
+	for k, p := range l.pushes {
+		c.pushes[k] = slices.Clone(p)
+	}
+	maps.Copy(c.reach, l.reach)
+	return c
+}
+
+// pushCount returns how many pushes were logged.
+func (l *likeLog) pushCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, p := range l.pushes {
+		n += len(p)
+	}
+	return n
 }
 
 // snapshot returns copies of the acks and pushes of k.

@@ -132,17 +132,13 @@ func pipelineRun(ctx context.Context, cfg PipelineConfig, b *backlog, name strin
 		return res, err
 	}
 	log.Info("bench: checking the finals")
-	res.outputs, err = verifyOutputs(ctx, c, int64(b.events), b.finals)
+	res.outputs, err = verifyOutputs(ctx, c, int64(b.events), b.finals, b.counts)
 	return res, err
 }
 
 // timePipeline starts the workers and returns how long they took until
 // every final of the backlog was produced and everything was committed.
 func timePipeline(ctx context.Context, c *cluster, cfg PipelineConfig, b *backlog, log *slog.Logger) (time.Duration, error) {
-	var want float64
-	for _, n := range b.finals {
-		want += float64(n)
-	}
 	timeout := 5*time.Minute + time.Duration(b.events/10000)*time.Second
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -152,21 +148,35 @@ func timePipeline(ctx context.Context, c *cluster, cfg PipelineConfig, b *backlo
 	if err != nil {
 		return 0, err
 	}
+	if err := awaitPipeline(ctx, c, ws, b, log); err != nil {
+		ws.stop()
+		if perr := parent.Err(); perr != nil {
+			return 0, perr
+		}
+		return 0, err
+	}
+	return time.Since(start), ws.stop()
+}
+
+// awaitPipeline waits until the workers of ws have produced every final of
+// the backlog and everything was committed (see settled), and logs how. It
+// fails when a worker fails or ctx ends first.
+func awaitPipeline(ctx context.Context, c *cluster, ws *workerSet, b *backlog, log *slog.Logger) error {
+	var want float64
+	for _, n := range b.finals {
+		want += float64(n)
+	}
+	start := time.Now()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			ws.stop()
-			if err := parent.Err(); err != nil {
-				return 0, err
-			}
-			return 0, fmt.Errorf("not done after %v: %v finals of %v produced", timeout, ws.finals(), want)
+			return fmt.Errorf("not done after %v: %v finals of %v produced", time.Since(start).Round(time.Second), ws.finals(), want)
 		case <-tick.C:
 		}
 		if err := ws.failed(); err != nil {
-			ws.stop()
-			return 0, err
+			return err
 		}
 		if ws.finals() < want {
 			continue
@@ -176,11 +186,10 @@ func timePipeline(ctx context.Context, c *cluster, cfg PipelineConfig, b *backlo
 			log.Warn("bench: cannot check progress", "err", err)
 		}
 		if done {
-			took := time.Since(start)
 			committed, aborted, commit := ws.transactions()
-			log.Info("bench: pipeline done", "took", took.Round(time.Millisecond), "transactions", committed,
+			log.Info("bench: pipeline done", "took", time.Since(start).Round(time.Millisecond), "transactions", committed,
 				"aborted", aborted, "mean_commit", commit.Round(time.Microsecond), "assignment", assignment(ctx, c, benchGroup))
-			return took, ws.stop()
+			return nil
 		}
 	}
 }

@@ -30,6 +30,11 @@ type backlog struct {
 	// finals is the number of distinct (video, window) pairs per window
 	// label: how many final:true records the pipeline must produce.
 	finals map[string]int64
+	// exact makes preload fill counts.
+	exact bool
+	// counts is, when exact, the number of likes of every (video, window),
+	// by finalKey: what each final:true record must hold.
+	counts map[string]int64
 }
 
 // backlogEnd returns the end of the event times of a backlog produced now:
@@ -67,6 +72,10 @@ func preload(ctx context.Context, c *cluster, b *backlog, o Options) (time.Durat
 	end := backlogEnd(time.Now())
 	start := end - b.span.Milliseconds()
 	tally := newFinalTally(pol, len(b.ids))
+	if b.exact {
+		tally.counts = map[string]int64{}
+		tally.ids = b.ids
+	}
 	began := time.Now()
 	var slab []kgo.Record
 	seq0 := []byte("0")
@@ -97,18 +106,26 @@ func preload(ctx context.Context, c *cluster, b *backlog, o Options) (time.Durat
 	if n := failed.Load(); n > 0 {
 		return 0, fmt.Errorf("preload: %d likes not acknowledged: %v", n, firstErr.Load())
 	}
-	b.finals = tally.done()
+	b.finals, b.counts = tally.done(), tally.counts
 	return time.Since(began), nil
 }
 
 // finalTally counts distinct (video, window) pairs of likes given in
-// event-time order, per window size.
+// event-time order, per window size; with counts set, also the likes of
+// every (video, window).
 type finalTally struct {
 	sizes  []window.Size
 	cur    []int64  // current window start per size
 	seen   [][]bool // videos seen in the current window, per size
 	n      []int64  // distinct videos in the current window, per size
 	finals map[string]int64
+	counts map[string]int64 // likes per finalKey, when not nil
+	ids    [][]byte         // video ids by index, for counts
+}
+
+// finalKey names a (video, window) of the given window label.
+func finalKey(label, video string, start int64) string {
+	return label + "/" + video + "/" + strconv.FormatInt(start, 10)
 }
 
 func newFinalTally(p window.Policy, videos int) *finalTally {
@@ -130,6 +147,9 @@ func (t *finalTally) add(video int, ts int64) {
 		if !t.seen[i][video] {
 			t.seen[i][video] = true
 			t.n[i]++
+		}
+		if t.counts != nil {
+			t.counts[finalKey(s.Label, string(t.ids[video]), t.cur[i])]++
 		}
 	}
 }

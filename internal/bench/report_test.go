@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"strings"
 	"testing"
 )
@@ -60,6 +61,7 @@ func TestReport(t *testing.T) {
 // order.
 func TestFinalTally(t *testing.T) {
 	tally := newFinalTally(policy(), 3)
+	tally.counts, tally.ids = map[string]int64{}, [][]byte{[]byte("a"), []byte("b"), []byte("c")}
 	const min = 60_000
 	for _, l := range []struct {
 		video int
@@ -73,5 +75,14 @@ func TestFinalTally(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s: %d finals, want %d (all %v)", k, got[k], v, got)
 		}
+	}
+	// The likes of every (video, window).
+	counts := map[string]int64{
+		"1min/a/0": 2, "1min/b/0": 1, "1min/c/60000": 2, "1min/a/360000": 1,
+		"5min/a/0": 2, "5min/b/0": 1, "5min/c/0": 2, "5min/a/300000": 1,
+		"10min/a/0": 3, "10min/b/0": 1, "10min/c/0": 2,
+	}
+	if !maps.Equal(tally.counts, counts) {
+		t.Errorf("counts %v, want %v", tally.counts, counts)
 	}
 }

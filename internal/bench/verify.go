@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,8 +23,10 @@ type outputCheck struct {
 // pipeline's result for a backlog of n likes: for every window size, the
 // final:true counts add up to n, every (video, window) has exactly one
 // final, and there are as many finals as distinct (video, window) pairs in
-// the backlog. It also checks that nothing was dead-lettered.
-func verifyOutputs(ctx context.Context, c *cluster, n int64, want map[string]int64) (outputCheck, error) {
+// the backlog. With counts (the likes of every (video, window) by
+// finalKey), every final must also hold exactly its window's likes. It also
+// checks that nothing was dead-lettered.
+func verifyOutputs(ctx context.Context, c *cluster, n int64, want, counts map[string]int64) (outputCheck, error) {
 	var chk outputCheck
 	dead, err := c.stableEnds(ctx, topics.DeadLetter)
 	if err != nil {
@@ -44,6 +45,8 @@ func verifyOutputs(ctx context.Context, c *cluster, n int64, want map[string]int
 	sums := map[string]int64{}
 	got := map[string]int64{}
 	seen := map[string]struct{}{}
+	var wrong []string // the first finals with a wrong count
+	var nwrong int
 	var bad error
 	err = consume(ctx, c.brokers, ends, func(r *kgo.Record) {
 		if bytes.HasSuffix(r.Value, []byte(`"final":false}`)) {
@@ -58,9 +61,15 @@ func verifyOutputs(ctx context.Context, c *cluster, n int64, want map[string]int
 			return
 		}
 		chk.finals++
-		key := a.Type + "/" + a.VideoUID + "/" + strconv.FormatInt(a.WindowStart.UnixMilli(), 10)
+		key := finalKey(a.Type, a.VideoUID, a.WindowStart.UnixMilli())
 		if _, dup := seen[key]; dup && bad == nil {
 			bad = fmt.Errorf("two finals for %s", key)
+		}
+		if counts != nil && int64(a.Count) != counts[key] {
+			if len(wrong) < 5 {
+				wrong = append(wrong, fmt.Sprintf("%s: final %d, want %d", key, a.Count, counts[key]))
+			}
+			nwrong++
 		}
 		seen[key] = struct{}{}
 		sums[a.Type] += int64(a.Count)
@@ -80,6 +89,9 @@ func verifyOutputs(ctx context.Context, c *cluster, n int64, want map[string]int
 		if got[s.Label] != want[s.Label] {
 			problems = append(problems, fmt.Sprintf("%d %s finals, want %d (one per video and window)", got[s.Label], s.Label, want[s.Label]))
 		}
+	}
+	if nwrong > 0 {
+		problems = append(problems, fmt.Sprintf("%d finals hold a wrong count (%s)", nwrong, strings.Join(wrong, ", ")))
 	}
 	if len(problems) > 0 {
 		sort.Strings(problems)

@@ -22,10 +22,12 @@ const benchGroup = "counter-bench"
 
 // workerSet is a set of workers running in this process.
 type workerSet struct {
+	ctx     context.Context // the workers run until it is cancelled
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	workers []*worker.Worker
-	metrics []*worker.Metrics
+	metrics []*worker.Metrics // of every worker started, stopped ones too
+	stops   []func()          // stop the worker and wait for it
 	mu      sync.Mutex
 	err     error // first failure of a worker
 }
@@ -34,34 +36,64 @@ type workerSet struct {
 // directory, in one consumer group, committing every commitInterval
 // (worker.DefaultCommitInterval if zero).
 func startWorkers(ctx context.Context, c *cluster, n int, commitInterval time.Duration, log *slog.Logger) (*workerSet, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	ws := &workerSet{cancel: cancel}
-	for i := range n {
-		m := worker.NewMetrics(prometheus.NewRegistry())
-		w, err := worker.New(ctx, worker.Config{
-			Brokers: c.brokers, Group: benchGroup, ID: fmt.Sprintf("bench-%d", i),
-			StateDir: c.path(fmt.Sprintf("worker-%d", i)), Policy: policy(),
-			CommitInterval: commitInterval, Logger: log, Metrics: m,
-		})
-		if err != nil {
+	ws := newWorkerSet(ctx)
+	for range n {
+		if err := ws.add(c, worker.Config{CommitInterval: commitInterval, Logger: log}); err != nil {
 			ws.stop()
 			return nil, err
 		}
-		ws.workers = append(ws.workers, w)
-		ws.metrics = append(ws.metrics, m)
-		ws.wg.Go(func() {
-			if err := w.Run(ctx); err != nil {
-				ws.mu.Lock()
-				ws.err = errors.Join(ws.err, fmt.Errorf("worker %d: %w", i, err))
-				ws.mu.Unlock()
-			}
-		})
 	}
 	return ws, nil
 }
 
-// ready reports whether every worker has joined the group and restored
-// the partitions it owns.
+// newWorkerSet returns an empty set whose workers run until ctx is
+// cancelled or the set is stopped.
+func newWorkerSet(ctx context.Context) *workerSet {
+	ctx, cancel := context.WithCancel(ctx)
+	return &workerSet{ctx: ctx, cancel: cancel}
+}
+
+// add starts one more worker against c in the set's consumer group. cfg
+// gives its settings; the connection, group, window policy and metrics are
+// filled in, and, when cfg.ID is empty, the id "bench-<i>" and an empty
+// state directory of its own (i counts the workers started).
+func (ws *workerSet) add(c *cluster, cfg worker.Config) error {
+	i := len(ws.workers)
+	m := worker.NewMetrics(prometheus.NewRegistry())
+	if cfg.ID == "" {
+		cfg.ID, cfg.StateDir = fmt.Sprintf("bench-%d", i), c.path(fmt.Sprintf("worker-%d", i))
+	}
+	cfg.Brokers, cfg.Group, cfg.Policy, cfg.Metrics = c.brokers, benchGroup, policy(), m
+	ctx, cancel := context.WithCancel(ws.ctx)
+	w, err := worker.New(ctx, cfg)
+	if err != nil {
+		cancel()
+		return err
+	}
+	done := make(chan struct{})
+	ws.workers = append(ws.workers, w)
+	ws.metrics = append(ws.metrics, m)
+	ws.stops = append(ws.stops, func() { cancel(); <-done })
+	ws.wg.Go(func() {
+		defer close(done)
+		if err := w.Run(ctx); err != nil {
+			ws.mu.Lock()
+			ws.err = errors.Join(ws.err, fmt.Errorf("worker %s: %w", cfg.ID, err))
+			ws.mu.Unlock()
+		}
+	})
+	return nil
+}
+
+// stopWorker stops the i-th worker started (it commits its open
+// transaction and leaves the group) and waits until it has.
+func (ws *workerSet) stopWorker(i int) error {
+	ws.stops[i]()
+	return ws.failed()
+}
+
+// ready reports whether every worker started has joined the group and
+// restored the partitions it owns.
 func (ws *workerSet) ready() bool {
 	for _, w := range ws.workers {
 		if !w.Ready() {
