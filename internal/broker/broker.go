@@ -12,9 +12,13 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -35,33 +39,23 @@ type Config struct {
 
 // Broker is a running embedded broker.
 type Broker struct {
-	c      *kfake.Cluster
-	gate   *gate
-	unlock func() // releases the data dir lock (lock.go)
+	c       *kfake.Cluster
+	gate    *gate
+	journal *intentJournal // nil without a data dir
+	unlock  func()         // releases the data dir lock (lock.go)
 }
 
 // recoveryTimeout bounds the start-up pass that ends open transactions.
 const recoveryTimeout = 5 * time.Minute
 
-// Start starts the broker. With a data dir, it first ends every transaction
-// the last stop left open (closeOpenTransactions); outside clients are
-// accepted only after that.
+// Start starts the broker. With a data dir, it first locks the dir, then
+// ends every transaction the last stop left open (endOpenTransactions);
+// outside clients are accepted only after that.
 func Start(cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	log := cfg.Logger.With("component", "broker")
-	b := &Broker{gate: newGate()}
-	opts := []kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.Ports(cfg.Port),
-		kfake.ListenFn(b.gate.listen),
-		kfake.WithLogger(logger{log}),
-		kfake.BrokerConfigs(map[string]string{"transaction.max.timeout.ms": "900000"}),
-	}
-	if cfg.MinSessionTimeout > 0 {
-		opts = append(opts, kfake.GroupMinSessionTimeout(cfg.MinSessionTimeout))
-	}
 	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("broker data dir: %w", err)
@@ -71,26 +65,86 @@ func Start(cfg Config) (*Broker, error) {
 			unlock()
 			return nil, fmt.Errorf("broker data dir: %w", err)
 		}
+	}
+	b, err := open(cfg, cfg.Port, log)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	b.unlock = unlock
+	if cfg.DataDir == "" {
+		b.gate.open()
+		return b, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
+	defer cancel()
+	rec, err := endOpenTransactions(ctx, b.gate.dial, b.c.ListenAddrs(), cfg.DataDir, log)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("embedded broker: ending the transactions left open in %s: %w", cfg.DataDir, err)
+	}
+	if len(rec.completed) > 0 {
+		// kfake's reload already counts the completed transactions as
+		// aborted in its in-memory index, which a marker does not undo:
+		// close (writing its snapshots), drop the snapshots of those
+		// partitions so that kfake rebuilds their index from the log —
+		// data, then the COMMIT marker — and open again.
+		port := b.port()
+		b.c.Close()
+		for _, tx := range rec.completed {
+			if err := os.Remove(snapshotFile(cfg.DataDir, tx.topic, tx.partition)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				unlock()
+				return nil, fmt.Errorf("embedded broker: %w", err)
+			}
+		}
+		if b, err = open(cfg, port, log); err != nil {
+			unlock()
+			return nil, err
+		}
+		b.unlock = unlock
+	}
+	b.journal.forget() // every commit it could hold is complete now
+	b.gate.open()
+	return b, nil
+}
+
+// open starts kfake on port behind a closed gate, with the workarounds'
+// control functions.
+func open(cfg Config, port int, log *slog.Logger) (*Broker, error) {
+	b := &Broker{gate: newGate(), unlock: func() {}}
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.Ports(port),
+		kfake.ListenFn(b.gate.listen),
+		kfake.WithLogger(logger{log}),
+		kfake.BrokerConfigs(map[string]string{"transaction.max.timeout.ms": "900000"}),
+	}
+	if cfg.MinSessionTimeout > 0 {
+		opts = append(opts, kfake.GroupMinSessionTimeout(cfg.MinSessionTimeout))
+	}
+	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
-		unlock()
-		return nil, fmt.Errorf("starting embedded broker on port %d: %w", cfg.Port, err)
+		return nil, fmt.Errorf("starting embedded broker on port %d: %w", port, err)
 	}
-	b.c, b.unlock = c, unlock
+	b.c = c
 	keepAbortedLists(c)
 	if cfg.DataDir != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
-		_, err = closeOpenTransactions(ctx, b.gate.dial, c.ListenAddrs(), log)
-		cancel()
-		if err != nil {
-			b.Close()
-			return nil, fmt.Errorf("embedded broker: ending the transactions left open in %s: %w", cfg.DataDir, err)
-		}
+		b.journal = journalCommits(c, cfg.DataDir, log)
 	}
-	b.gate.open()
 	return b, nil
+}
+
+// port is the port the broker listens on.
+func (b *Broker) port() int { return b.gate.Addr().(*net.TCPAddr).Port }
+
+// snapshotFile is where kfake keeps the snapshot of a partition's index
+// (pkg/kfake/persist.go: partDir, "snapshot.json"); without it, kfake
+// rebuilds the index from the partition's log on load.
+func snapshotFile(dataDir, topic string, partition int32) string {
+	return filepath.Join(dataDir, "partitions", fmt.Sprintf("%s-%d", url.PathEscape(topic), partition), "snapshot.json")
 }
 
 // Addrs returns the broker's listen addresses (host:port).
@@ -99,6 +153,9 @@ func (b *Broker) Addrs() []string { return b.c.ListenAddrs() }
 // Close stops the broker, flushing its data to disk.
 func (b *Broker) Close() {
 	b.c.Close()
+	if b.journal != nil {
+		b.journal.forget() // a clean close completes every commit
+	}
 	b.unlock()
 }
 
