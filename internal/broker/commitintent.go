@@ -42,7 +42,7 @@ type commitIntent struct {
 	// EndTxnVersion is the request's version: from v5 on (KIP-890) every
 	// transaction of a producer has an epoch of its own, which is what
 	// ties markers to this transaction.
-	EndTxnVersion int16 `json:"end_txn_version"`
+	EndTxnVersion int16                      `json:"end_txn_version"`
 	Group         string                     `json:"group,omitempty"`
 	Offsets       map[string]map[int32]int64 `json:"offsets,omitempty"` // topic -> partition -> offset
 }
@@ -59,7 +59,9 @@ type intentJournal struct {
 }
 
 // intentFile is the journal's file in the broker's data dir.
-func intentFile(dataDir string) string { return filepath.Join(dataDir, "counter", "commit-intent.json") }
+func intentFile(dataDir string) string {
+	return filepath.Join(dataDir, "counter", "commit-intent.json")
+}
 
 // journalCommits installs the control functions that keep the journal.
 func journalCommits(c *kfake.Cluster, dataDir string, log *slog.Logger) *intentJournal {
