@@ -86,7 +86,7 @@ func TestBrokerCrashExactlyOnce(t *testing.T) {
 	}
 	t.Logf("load stopped at %v", time.Since(began).Round(time.Millisecond))
 	finals := checkChaosFinals(t, []string{brokers}, reqs, 90*time.Second)
-	checkAudit(t, brokers, finals)
+	checkAudit(t, brokers, "2s", finals)
 	t.Logf("finals checked at %v", time.Since(began).Round(time.Millisecond))
 	running(t, "worker", workers...)
 }

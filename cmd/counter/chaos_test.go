@@ -199,15 +199,15 @@ func TestChaosExactlyOnce(t *testing.T) {
 		t.Fatalf("only %d requests acknowledged: the load did not run", len(reqs))
 	}
 	finals := checkChaosFinals(t, []string{brokers}, reqs, 60*time.Second)
-	checkAudit(t, brokers, finals)
+	checkAudit(t, brokers, "2s", finals)
 }
 
 // checkAudit runs counter audit over the chaos output: recounting every
 // window from the ingestion topic on its own, it must agree with every one
 // of the finals (acceptance 4 of issue 9).
-func checkAudit(t *testing.T, brokers string, finals int) {
+func checkAudit(t *testing.T, brokers, grace string, finals int) {
 	t.Helper()
-	res := runAuditProcess(t, brokers, "--windows", "2s,4s", "--grace", "2s", "--settle", "1s")
+	res := runAuditProcess(t, brokers, "--windows", "2s,4s", "--grace", grace, "--settle", "1s")
 	t.Logf("audit: %d windows checked, %d matching, %d drifting; input %+v", res.Checked, res.Matching, res.Drifting, res.Input)
 	if !res.OK() || res.Checked < finals {
 		t.Errorf("audit of the chaos output: %d of %d windows drift (%d malformed finals), %d checked for %d finals: %+v",
