@@ -19,6 +19,7 @@ func runBroker(ctx context.Context, args []string, stderr io.Writer) error {
 	var lf logFlags
 	fs.IntVar(&port, "port", 9094, "port to listen on (127.0.0.1)")
 	fs.DurationVar(&minSession, "min-session-timeout", 6*time.Second, "smallest consumer session timeout the broker accepts (Kafka's group.min.session.timeout.ms)")
+	reserve := minFreeDisk(fs)
 	fs.StringVar(&dataDir, "data-dir", "./data/broker", "directory that persists the broker's topics, offsets and groups; empty keeps them in memory")
 	lf.register(fs)
 	if err := parse(fs, args, stderr); err != nil {
@@ -31,7 +32,7 @@ func runBroker(ctx context.Context, args []string, stderr io.Writer) error {
 	if port < 0 || port > 65535 {
 		return usageError{errPort(port)}
 	}
-	b, err := broker.Start(broker.Config{Port: port, DataDir: dataDir, MinSessionTimeout: minSession, Logger: log})
+	b, err := broker.Start(broker.Config{Port: port, DataDir: dataDir, MinSessionTimeout: minSession, MinFreeDisk: uint64(*reserve), Logger: log})
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	af.register(fs)
 	pf.register(fs)
 	lf.register(fs)
+	reserve := minFreeDisk(fs)
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -64,7 +65,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		return err
 	}
 
-	b, err := broker.Start(broker.Config{Port: kafkaPort, DataDir: filepath.Join(dataDir, "broker"), Logger: log})
+	b, err := broker.Start(broker.Config{Port: kafkaPort, DataDir: filepath.Join(dataDir, "broker"), MinFreeDisk: uint64(*reserve), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		id := "dev-" + strconv.Itoa(i)
 		cfg := worker.Config{
 			Brokers: brokers, ID: id, StateDir: filepath.Join(dataDir, "worker-"+id), Policy: pol,
-			CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo, Logger: log,
+			CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo, MinFreeDisk: uint64(*reserve), Logger: log,
 			Metrics: worker.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg)),
 		}
 		wg.Add(1)

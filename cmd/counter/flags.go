@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/counter-dev/counter/internal/diskspace"
 	"io"
 	"log/slog"
 	"strings"
@@ -191,4 +192,12 @@ func ensureTopics(ctx context.Context, brokers []string, sizes []window.Size, sp
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// minFreeDisk registers --min-free-disk, the free space kept on the
+// filesystem of the process's data (see internal/diskspace).
+func minFreeDisk(fs *cli.FlagSet) *cli.ByteSize {
+	b := cli.ByteSize(diskspace.DefaultReserve)
+	fs.Var(&b, "min-free-disk", "free space kept on the data's filesystem: below it, new records (broker) and state writes (worker) are refused and a worker stops with a clear error; 0 disables it")
+	return &b
 }

@@ -45,6 +45,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (empty disables)")
 	pf.register(fs)
 	lf.register(fs)
+	reserve := minFreeDisk(fs)
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	reg := newRegistry()
 	cfg := worker.Config{
 		Brokers: list, Group: group, ID: id, InstanceID: instanceID, StateDir: stateDir, Policy: pol,
-		CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo,
+		CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo, MinFreeDisk: uint64(*reserve),
 		SessionTimeout: session, Logger: log, Registerer: reg,
 	}
 	cfg.Metrics = worker.NewMetrics(reg) // kept across restarts

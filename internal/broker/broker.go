@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/counter-dev/counter/internal/diskspace"
 )
 
 // Config configures the embedded broker.
@@ -34,7 +36,14 @@ type Config struct {
 	// MinSessionTimeout is the smallest consumer session timeout accepted
 	// (Kafka's group.min.session.timeout.ms); tests lower it.
 	MinSessionTimeout time.Duration
-	Logger            *slog.Logger
+	// MinFreeDisk is the free space kept on the data dir's filesystem:
+	// below it, new records are refused (KAFKA_STORAGE_ERROR) until space
+	// is back. 0 disables the reserve.
+	MinFreeDisk uint64
+	// FreeSpace reads the free space of a directory (diskspace.Free when
+	// nil); tests replace it.
+	FreeSpace func(dir string) (uint64, error)
+	Logger    *slog.Logger
 }
 
 // Broker is a running embedded broker.
@@ -43,6 +52,8 @@ type Broker struct {
 	gate    *gate
 	journal *intentJournal // nil without a data dir
 	unlock  func()         // releases the data dir lock (lock.go)
+	stop    chan struct{}  // stops keepReserve
+	stopped chan struct{}
 }
 
 // recoveryTimeout bounds the start-up pass that ends open transactions.
@@ -104,6 +115,14 @@ func Start(cfg Config) (*Broker, error) {
 		b.unlock = unlock
 	}
 	b.journal.forget() // every commit it could hold is complete now
+	if cfg.MinFreeDisk > 0 {
+		g := diskspace.NewGuard(cfg.DataDir, cfg.MinFreeDisk)
+		if cfg.FreeSpace != nil {
+			g.WithFree(cfg.FreeSpace)
+		}
+		b.stop, b.stopped = make(chan struct{}), make(chan struct{})
+		go func() { defer close(b.stopped); keepReserve(b.c, g, log, b.stop) }()
+	}
 	b.gate.open()
 	return b, nil
 }
@@ -152,6 +171,10 @@ func (b *Broker) Addrs() []string { return b.c.ListenAddrs() }
 
 // Close stops the broker, flushing its data to disk.
 func (b *Broker) Close() {
+	if b.stop != nil {
+		close(b.stop)
+		<-b.stopped
+	}
 	b.c.Close()
 	if b.journal != nil {
 		b.journal.forget() // a clean close completes every commit

@@ -118,3 +118,51 @@ func SplitList(s string) []string {
 	}
 	return out
 }
+
+// ByteSize is a flag value of a number of bytes, written as a number with
+// an optional unit: B, KiB, MiB, GiB, TiB (or KB, MB, GB, TB for powers of
+// 1000), e.g. 256MiB.
+type ByteSize uint64
+
+var byteUnits = []struct {
+	suffix string
+	mult   uint64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// String implements flag.Value.
+func (b *ByteSize) String() string {
+	n := uint64(*b)
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.mult == 0 {
+			return fmt.Sprintf("%d%s", n/u.mult, u.suffix)
+		}
+	}
+	return fmt.Sprint(n)
+}
+
+// Set implements flag.Value.
+func (b *ByteSize) Set(s string) error {
+	s = strings.TrimSpace(s)
+	mult := uint64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	var n uint64
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || fmt.Sprint(n) != s {
+		return fmt.Errorf("want a number of bytes with an optional unit (B, KiB, MiB, GiB, TiB), e.g. 256MiB")
+	}
+	if n > 0 && mult > ^uint64(0)/n {
+		return fmt.Errorf("%s is too large", s)
+	}
+	*b = ByteSize(n * mult)
+	return nil
+}

@@ -57,3 +57,22 @@ func TestHelpListsEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]uint64{"0": 0, "512": 512, "256MiB": 256 << 20, "1 GiB": 1 << 30, "2KB": 2000, "7B": 7, "3TiB": 3 << 40} {
+		var b ByteSize
+		if err := b.Set(in); err != nil || uint64(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "-1", "1.5GiB", "10PiB", "99999999999TiB"} {
+		var b ByteSize
+		if err := b.Set(in); err == nil {
+			t.Errorf("Set(%q) accepted as %d", in, b)
+		}
+	}
+	b := ByteSize(256 << 20)
+	if b.String() != "256MiB" {
+		t.Errorf("String() = %q", b.String())
+	}
+}

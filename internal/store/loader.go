@@ -436,6 +436,9 @@ func (lp *loadPart) heapSort(es []loadEnt) {
 // counts without a key count after them) and how many sorted runs it
 // merged from disk.
 func (l *Loader) Finish(ctx context.Context, p int32, next int64) (keys int64, runs int, err error) {
+	if err := l.s.guard.Check(); err != nil {
+		return 0, 0, err
+	}
 	l.mu.Lock()
 	lp := l.part(p)
 	delete(l.parts, p)

@@ -14,15 +14,29 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/counter-dev/counter/internal/diskspace"
 	"github.com/counter-dev/counter/internal/watermark"
 	"github.com/counter-dev/counter/internal/window"
 )
 
 // Store is a worker's local state database.
 type Store struct {
-	db   *pebble.DB
-	opts *pebble.Options // as opened, for the sstables a Loader writes
-	dir  string
+	db    *pebble.DB
+	opts  *pebble.Options // as opened, for the sstables a Loader writes
+	dir   string
+	guard *diskspace.Guard // refuses writes below the free-space reserve; nil: none
+}
+
+// KeepFree makes every write of the store (batches, bulk loads) fail with a
+// *diskspace.LowError while the free space of its filesystem is below
+// reserve bytes (0: no reserve): the worker stops cleanly before Pebble
+// meets ENOSPC in a flush or a WAL write, which it cannot recover from.
+func (s *Store) KeepFree(reserve uint64, free func(dir string) (uint64, error)) {
+	g := diskspace.NewGuard(s.dir, reserve)
+	if free != nil {
+		g.WithFree(free)
+	}
+	s.guard = g
 }
 
 // Open opens (creating if needed) the database in dir.
@@ -378,6 +392,9 @@ func (b *Batch) Size() int { return b.b.Len() }
 // Commit applies the batch atomically and releases it.
 func (b *Batch) Commit() error {
 	defer b.b.Close()
+	if err := b.s.guard.Check(); err != nil {
+		return err
+	}
 	for p, d := range b.keys {
 		var err error
 		switch {

@@ -2,9 +2,14 @@ package store
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/counter-dev/counter/internal/watermark"
 	"github.com/counter-dev/counter/internal/window"
@@ -117,5 +122,44 @@ func TestDedupRecord(t *testing.T) {
 	k := DedupKey(nil, 3, []byte("video"), []byte("key"))
 	if !(bytes.Compare(lo, k) <= 0 && bytes.Compare(k, hi) < 0) || PartitionOf(k) != 3 {
 		t.Fatal("dedup key outside its range")
+	}
+}
+
+// Below the free-space reserve every write of the store is refused with an
+// error matching ENOSPC (the worker's supervisor stops on it) and nothing is
+// written; with space back, writes go through.
+func TestKeepFreeRefusesWritesBelowTheReserve(t *testing.T) {
+	s, err := Open(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var free atomic.Uint64
+	free.Store(10 << 20)
+	s.KeepFree(100<<20, func(string) (uint64, error) { return free.Load(), nil })
+	b := s.NewBatch()
+	if err := b.Set([]byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("commit below the reserve: %v, want a refusal matching ENOSPC", err)
+	}
+	if _, ok, _ := s.Get([]byte("k")); ok {
+		t.Fatal("a refused batch was written")
+	}
+	if l, err := s.NewLoader(); err != nil {
+		t.Fatal(err)
+	} else if _, _, err := l.Finish(context.Background(), 0, 1); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("bulk load below the reserve: %v", err)
+	}
+	free.Store(1 << 30)
+	time.Sleep(300 * time.Millisecond) // the guard trusts a reading for a quarter second
+	b = s.NewBatch()
+	b.Set([]byte("k"), []byte("v"))
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Get([]byte("k")); !ok {
+		t.Fatal("write lost")
 	}
 }

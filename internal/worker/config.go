@@ -62,6 +62,14 @@ type Config struct {
 	// DefaultCheckpointInterval. A crashed worker's partitions replay up to
 	// this much more changelog.
 	CheckpointInterval time.Duration
+	// MinFreeDisk is the free space kept on the state dir's filesystem:
+	// below it, the store refuses writes and the worker stops with a clear
+	// error (diskspace.LowError, Permanent) before Pebble meets ENOSPC.
+	// 0 disables the reserve.
+	MinFreeDisk uint64
+	// FreeSpace reads a directory's free space (diskspace.Free when nil);
+	// tests replace it.
+	FreeSpace func(dir string) (uint64, error)
 	// SessionTimeout bounds how long a dead worker keeps its partitions.
 	SessionTimeout time.Duration
 	// TransactionTimeout bounds how long a crashed worker's open

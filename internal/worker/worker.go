@@ -152,6 +152,7 @@ func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 		w.adm.Close()
 		return nil, cannotRestart(err)
 	}
+	w.store.KeepFree(cfg.MinFreeDisk, cfg.FreeSpace)
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
