@@ -27,6 +27,10 @@ type Store struct {
 	guard *diskspace.Guard // refuses writes below the free-space reserve; nil: none
 }
 
+// CheckFree returns a *diskspace.LowError while the free space is below the
+// reserve of KeepFree (nil without one).
+func (s *Store) CheckFree() error { return s.guard.Check() }
+
 // KeepFree makes every write of the store (batches, bulk loads) fail with a
 // *diskspace.LowError while the free space of its filesystem is below
 // reserve bytes (0: no reserve): the worker stops cleanly before Pebble

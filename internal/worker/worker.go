@@ -248,6 +248,11 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 // cycle runs one transaction: poll and process for one commit interval, send
 // watermarks and demo likes, then commit.
 func (w *Worker) cycle(ctx context.Context) error {
+	// Below the disk reserve, stop here, between transactions, with a
+	// clear error: the store could not take the next checkpoint.
+	if err := w.store.CheckFree(); err != nil {
+		return err
+	}
 	if _, err := w.applyEvents(ctx); err != nil {
 		return err
 	}
@@ -382,10 +387,48 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 
 // end commits (or, if doomed or a record failed, aborts) the transaction,
 // and on commit applies it to the committed state and the store.
+// whileDiskOK returns a context that is cancelled when the free space of
+// the state dir falls below the reserve (store.CheckFree), looked at every
+// quarter second, and a function that releases it.
+func (w *Worker) whileDiskOK(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if w.store.CheckFree() != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { close(done); cancel() }
+}
+
 func (w *Worker) end(ctx context.Context, t *txn) error {
 	commit := !t.doomed
 	if commit {
-		if err := w.sess.Client().Flush(ctx); err != nil {
+		flushCtx, stop := w.whileDiskOK(ctx)
+		err := w.sess.Client().Flush(flushCtx)
+		stop()
+		if low := w.store.CheckFree(); err != nil && low != nil {
+			// The disk is full (the broker on it refuses the records
+			// too): abort the transaction and stop, rather than retry
+			// the records until the transaction times out.
+			abortCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			if _, aerr := w.sess.End(abortCtx, kgo.TryAbort); aerr != nil {
+				w.log.Warn("aborting the transaction on a full disk", "err", aerr)
+			}
+			return low
+		}
+		if err != nil {
 			return fmt.Errorf("flushing transaction: %w", err)
 		}
 		if t.produceErr != nil {
