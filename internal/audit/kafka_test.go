@@ -90,7 +90,8 @@ func TestAuditAgreesWithPipelineThenFindsCorruptedFinal(t *testing.T) {
 			batch = append(batch, r...)
 			batch = append(batch, keyed("idem", now.Add(time.Second), idem(fmt.Sprint("k", i), 1)...))
 			expect("idem", now)
-			// A foreign record standing for 3 likes.
+			// A foreign record with a forged counter.likes header: one
+			// plain like, as the workers take it.
 			batch = append(batch, keyed("many", now, kgo.RecordHeader{Key: record.LikesHeader, Value: []byte("3")}))
 			expect("many", now)
 			// Too far ahead of the clock.

@@ -124,11 +124,14 @@ type Stats struct {
 	IngestionRecords int64 `json:"ingestion_records"`
 	// Likes is the number of likes counted (before windows and late).
 	Likes int64 `json:"likes"`
-	// Invalid is the number of records that are no likes (bad id, bad
-	// counter.likes, watermark marks).
+	// Invalid is the number of records that are no likes (a bad id, a
+	// bad idempotency key or index).
 	Invalid int64 `json:"invalid"`
 	// Future is the number of likes dead-lettered as future.
 	Future int64 `json:"future"`
+	// Refused is the number of likes dead-lettered as produce_error: the
+	// broker refused for good the record the worker made of them.
+	Refused int64 `json:"refused"`
 	// Duplicates is the number of idempotent likes counted by an earlier
 	// copy.
 	Duplicates int64 `json:"duplicates"`
@@ -152,6 +155,7 @@ type Recount struct {
 	byLabel map[string]int64
 
 	future     map[source]bool
+	refused    map[source]bool
 	late       map[likeAt][]*lateLike
 	counts     map[WindowKey]int64
 	idempotent map[dedupKey]idempotentLike
@@ -166,6 +170,7 @@ func NewRecount(sizes []window.Size) *Recount {
 		bySize:     map[int64]window.Size{},
 		byLabel:    map[string]int64{},
 		future:     map[source]bool{},
+		refused:    map[source]bool{},
 		late:       map[likeAt][]*lateLike{},
 		counts:     map[WindowKey]int64{},
 		idempotent: map[dedupKey]idempotentLike{},
@@ -182,11 +187,16 @@ func NewRecount(sizes []window.Size) *Recount {
 func (r *Recount) DeadLettered(rec Record) {
 	reason, _ := rec.header(record.ReasonHeader)
 	switch string(reason) {
-	case record.ReasonFuture:
+	case record.ReasonFuture, record.ReasonProduceError:
 		src, _ := rec.header(record.SourceHeader)
 		topic, p, off, ok := parseSource(string(src))
-		if ok && topic == topics.Ingestion {
+		if !ok || topic != topics.Ingestion {
+			return
+		}
+		if string(reason) == record.ReasonFuture {
 			r.future[source{p, off}] = true
+		} else {
+			r.refused[source{p, off}] = true
 		}
 	case record.ReasonLate:
 		labels, _ := rec.header(LateWindowsHeader)
@@ -227,31 +237,32 @@ func parseSource(s string) (topic string, partition int32, offset int64, ok bool
 	return s[:j], int32(p), off, true
 }
 
-// Ingested takes one record of the ingestion topic.
+// Ingested takes one record of the ingestion topic. Every record is one
+// like of the video its value names: a producer's headers other than the
+// idempotency key and index mean nothing to the workers (a forged
+// counter.likes or counter.watermark counts as one plain like).
 func (r *Recount) Ingested(rec Record) {
 	r.stats.IngestionRecords++
-	if _, mark := rec.header(record.MarkHeader); mark {
-		r.stats.Invalid++ // the counting stage takes it for a mark
-		return
-	}
 	if videoid.Validate(rec.Value) != nil {
 		r.stats.Invalid++
 		return
 	}
-	n := uint64(1)
-	if v, ok := rec.header(record.LikesHeader); ok {
-		var err error
-		if n, err = record.ParseLikes(v); err != nil {
-			r.stats.Invalid++
-			return
-		}
-	}
+	const n = 1
 	if r.future[source{rec.Partition, rec.Offset}] {
-		r.stats.Future += int64(n)
+		r.stats.Future += n
 		return
 	}
 	video := string(rec.Value)
-	if k, ok := idempotencyOf(&rec, video); ok {
+	k, idempotent, valid := idempotencyOf(&rec, video)
+	if !valid {
+		r.stats.Invalid++ // dead-lettered as bad_idempotency
+		return
+	}
+	if r.refused[source{rec.Partition, rec.Offset}] {
+		r.stats.Refused += n
+		return
+	}
+	if idempotent {
 		l := idempotentLike{partition: rec.Partition, offset: rec.Offset, ts: rec.Timestamp, n: n}
 		prev, seen := r.idempotent[k]
 		if !seen {
@@ -268,18 +279,20 @@ func (r *Recount) Ingested(rec Record) {
 	r.count(video, rec.Timestamp, n)
 }
 
-// idempotencyOf returns the deduplication key of an idempotent like.
-func idempotencyOf(rec *Record, video string) (dedupKey, bool) {
+// idempotencyOf returns the deduplication key of an idempotent like (one
+// with an idempotency key header); valid is false when its key or index is
+// unusable, which the workers dead-letter.
+func idempotencyOf(rec *Record, video string) (k dedupKey, idempotent, valid bool) {
 	key, ok := rec.header(record.IdempotencyKeyHeader)
 	if !ok {
-		return dedupKey{}, false
+		return dedupKey{}, false, true
 	}
 	seqb, _ := rec.header(record.SeqHeader)
-	seq, err := strconv.Atoi(string(seqb))
-	if err != nil || seq < 0 || seq >= maxSeq {
-		return dedupKey{}, false
+	seq, err := record.ParseIdempotency(key, seqb)
+	if err != nil {
+		return dedupKey{}, true, false
 	}
-	return dedupKey{video, string(key), seq}, true
+	return dedupKey{video, string(key), seq}, true, true
 }
 
 // earlier reports whether copy a of an idempotent like reached the workers

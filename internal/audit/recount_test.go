@@ -91,12 +91,14 @@ func TestInvalidRecordsAreNotLikes(t *testing.T) {
 	f.like(0, "", 100)
 	f.like(0, "bad id", 100)
 	f.like(0, strings.Repeat("a", 129), 100)
+	// The pipeline's own headers set by a producer mean nothing: each of
+	// these is one plain like.
 	f.like(0, "v", 100, Header{record.LikesHeader, []byte("0")})
 	f.like(0, "v", 100, Header{record.MarkHeader, []byte("0/1/5")})
 	f.like(0, "v", 100, Header{record.LikesHeader, []byte("5")})
 	res := f.r.Compare(all)
-	expectOnly(t, res, map[string]int64{"v/2s/0": 5, "v/4s/0": 5})
-	if res.Input.Invalid != 5 || res.Input.IngestionRecords != 6 || res.Input.Likes != 5 {
+	expectOnly(t, res, map[string]int64{"v/2s/0": 3, "v/4s/0": 3})
+	if res.Input.Invalid != 3 || res.Input.IngestionRecords != 6 || res.Input.Likes != 3 {
 		t.Errorf("input stats %+v", res.Input)
 	}
 }
@@ -107,12 +109,12 @@ func TestIdempotentLikesCountOnce(t *testing.T) {
 	f.like(0, "v", 100, idem("k", 1)...)
 	f.like(0, "v", 2500, idem("k", 0)...) // a retry, in a later window: the first copy counts
 	f.like(0, "w", 100, idem("k", 0)...)  // keys are scoped to the video
-	f.like(0, "v", 100, idem("k", -1)...) // a bad index: counted without dedup
-	f.like(0, "v", 100, idem("k", -1)...)
+	f.like(0, "v", 100, idem("k", -1)...) // a bad index: dead-lettered as bad_idempotency
+	f.like(0, "v", 100, idem("k", 1<<16)...)
 	res := f.r.Compare(all)
-	expectOnly(t, res, map[string]int64{"v/2s/0": 4, "v/4s/0": 4, "w/2s/0": 1, "w/4s/0": 1})
-	if res.Input.Duplicates != 1 {
-		t.Errorf("duplicates %d, want 1", res.Input.Duplicates)
+	expectOnly(t, res, map[string]int64{"v/2s/0": 2, "v/4s/0": 2, "w/2s/0": 1, "w/4s/0": 1})
+	if res.Input.Duplicates != 1 || res.Input.Invalid != 2 {
+		t.Errorf("duplicates %d, invalid %d; want 1 and 2", res.Input.Duplicates, res.Input.Invalid)
 	}
 }
 
@@ -141,6 +143,22 @@ func TestFutureLikesCountNowhere(t *testing.T) {
 	expectOnly(t, res, map[string]int64{"v/2s/0": 1, "v/2s/2000": 1, "v/4s/0": 2})
 	if res.Input.Future != 1 {
 		t.Errorf("future %d, want 1", res.Input.Future)
+	}
+}
+
+// A like whose forwarded record the broker refused for good is
+// dead-lettered as produce_error and counted nowhere.
+func TestRefusedLikesCountNowhere(t *testing.T) {
+	f := newFeed(t)
+	f.r.DeadLettered(Record{Headers: []Header{{record.ReasonHeader, []byte(record.ReasonProduceError)},
+		{record.SourceHeader, []byte(fmt.Sprintf("%s/%d/%d", topics.Ingestion, 0, 1))}}})
+	f.like(0, "v", 100, idem("k", 0)...)
+	f.like(0, "v", 200, idem("k", 0)...) // a retry, refused: neither counted nor a duplicate
+	f.like(0, "v", 300, idem("k", 0)...)
+	res := f.r.Compare(all)
+	expectOnly(t, res, map[string]int64{"v/2s/0": 1, "v/4s/0": 1})
+	if res.Input.Refused != 1 || res.Input.Duplicates != 1 {
+		t.Errorf("refused %d, duplicates %d; want 1 and 1", res.Input.Refused, res.Input.Duplicates)
 	}
 }
 
