@@ -295,6 +295,9 @@ func TestDevCrashExactlyOnce(t *testing.T) {
 	}
 	began := time.Now()
 	dir := t.TempDir()
+	if d := os.Getenv("COUNTER_TEST_DATA_DIR"); d != "" { // kept for a post-mortem
+		dir = d
+	}
 	kafkaPort, httpPort := freePort(t), freePort(t)
 	brokers := fmt.Sprintf("127.0.0.1:%d", kafkaPort)
 	base := fmt.Sprintf("http://127.0.0.1:%d", httpPort)

@@ -6,7 +6,8 @@
 // kfake was written as a test fake; the Kafka guarantees the pipeline relies
 // on are pinned by this package's contract tests, and the faults they found
 // are worked around here (docs/embedded-broker.md): read_committed fetches
-// keep their aborted-transaction lists, and transactions left open by a stop
+// keep their aborted-transaction lists, segment indexes cut short by a crash
+// are rebuilt before kfake loads them, and transactions left open by a stop
 // end with a real ABORT marker before any client is served.
 package broker
 
@@ -75,6 +76,14 @@ func Start(cfg Config) (*Broker, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			unlock()
 			return nil, fmt.Errorf("broker data dir: %w", err)
+		}
+	}
+	if cfg.DataDir != "" {
+		// Before kfake reads the logs: an index cut short by a crash
+		// would hide open transactions from its reload (segindex.go).
+		if _, err := repairSegmentIndexes(cfg.DataDir, log); err != nil {
+			unlock()
+			return nil, fmt.Errorf("embedded broker: checking the segment indexes in %s: %w", cfg.DataDir, err)
 		}
 	}
 	b, err := open(cfg, cfg.Port, log)

@@ -176,6 +176,7 @@ func (s *standbys) skipTo(p int32, from, end int64) error {
 		return err
 	}
 	s.stood[p] = end
+	s.w.log.Debug("standby skipped an invisible tail", "partition", p, "from", from, "to", end)
 	return b.Commit()
 }
 

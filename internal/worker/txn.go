@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -52,6 +53,52 @@ type txn struct {
 	permanentErr error      // the first permanent one of a record made of no single input
 	refusals     map[srcRef]refusal
 	changelogEnd map[int32]int64 // partition -> last changelog offset produced
+
+	// For the debug trace: input offsets consumed ([first, next) per
+	// topic partition) and the first changelog offset produced.
+	spans          map[srcSpanKey][2]int64
+	changelogStart map[int32]int64
+}
+
+type srcSpanKey struct {
+	topic     string
+	partition int32
+}
+
+// span records input offsets [first, next) of topic partition p read in
+// the transaction.
+func (t *txn) span(topic string, p int32, first, next int64) {
+	if t.spans == nil {
+		t.spans = map[srcSpanKey][2]int64{}
+	}
+	k := srcSpanKey{topic, p}
+	if s, ok := t.spans[k]; ok {
+		first = min(first, s[0])
+		next = max(next, s[1])
+	}
+	t.spans[k] = [2]int64{first, next}
+}
+
+// consumedTrace lists the input offsets read, as topic/partition:first-next.
+func (t *txn) consumedTrace() []string {
+	out := make([]string, 0, len(t.spans))
+	for k, s := range t.spans {
+		out = append(out, fmt.Sprintf("%s/%d:%d-%d", k.topic, k.partition, s[0], s[1]))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// changelogTrace lists the changelog offsets produced, as partition:first-last.
+func (t *txn) changelogTrace() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.changelogEnd))
+	for p, end := range t.changelogEnd {
+		out = append(out, fmt.Sprintf("%d:%d-%d", p, t.changelogStart[p], end))
+	}
+	sort.Strings(out)
+	return out
 }
 
 // srcRef names an input record, which a produced record was made of.
@@ -156,6 +203,12 @@ func (t *txn) promise(changelog bool) func(*kgo.Record, error) {
 		}
 		if cur, ok := t.changelogEnd[r.Partition]; changelog && (!ok || r.Offset > cur) {
 			t.changelogEnd[r.Partition] = r.Offset
+		}
+		if cur, ok := t.changelogStart[r.Partition]; changelog && (!ok || r.Offset < cur) {
+			if t.changelogStart == nil {
+				t.changelogStart = map[int32]int64{}
+			}
+			t.changelogStart[r.Partition] = r.Offset
 		}
 	}
 }

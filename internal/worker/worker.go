@@ -315,6 +315,7 @@ func (w *Worker) process(ctx context.Context, t *txn, fetches kgo.Fetches) error
 			return
 		}
 		last := p.Records[len(p.Records)-1]
+		t.span(p.Topic, p.Partition, p.Records[0].Offset, last.Offset+1)
 		w.m.Lag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(max(0, p.HighWatermark-last.Offset-1)))
 		switch p.Topic {
 		case topics.Ingestion:
@@ -436,8 +437,18 @@ func (w *Worker) end(ctx context.Context, t *txn) error {
 			w.produceFailed(t)
 		}
 	}
+	var pid int64
+	var epoch int16
+	tracing := w.log.Enabled(ctx, slog.LevelDebug)
+	if tracing {
+		pid, epoch, _ = w.sess.Client().ProducerID(ctx)
+	}
 	start := time.Now()
 	committed, err := w.sess.End(ctx, kgo.TransactionEndTry(commit))
+	if tracing {
+		w.log.Debug("transaction ended", "committed", committed, "err", err, "want_commit", commit,
+			"producer_id", pid, "epoch", epoch, "consumed", t.consumedTrace(), "changelog", t.changelogTrace())
+	}
 	w.m.CommitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		w.m.Transactions.WithLabelValues("aborted").Inc()
