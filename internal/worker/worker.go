@@ -392,6 +392,9 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 // the state dir falls below the reserve (store.CheckFree), looked at every
 // quarter second, and a function that releases it.
 func (w *Worker) whileDiskOK(ctx context.Context) (context.Context, func()) {
+	if w.cfg.MinFreeDisk == 0 {
+		return ctx, func() {}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
