@@ -98,12 +98,12 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
 	defer cancel()
-	rec, err := endOpenTransactions(ctx, b.gate.dial, b.c.ListenAddrs(), cfg.DataDir, log)
+	completed, err := endOpenTransactions(ctx, b.gate.dial, b.c.ListenAddrs(), cfg.DataDir, log)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("embedded broker: ending the transactions left open in %s: %w", cfg.DataDir, err)
 	}
-	if len(rec.completed) > 0 {
+	if len(completed) > 0 {
 		// kfake's reload already counts the completed transactions as
 		// aborted in its in-memory index, which a marker does not undo:
 		// close (writing its snapshots), drop the snapshots of those
@@ -111,7 +111,7 @@ func Start(cfg Config) (*Broker, error) {
 		// data, then the COMMIT marker — and open again.
 		port := b.port()
 		b.c.Close()
-		for _, tx := range rec.completed {
+		for _, tx := range completed {
 			if err := os.Remove(snapshotFile(cfg.DataDir, tx.topic, tx.partition)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				unlock()
 				return nil, fmt.Errorf("embedded broker: %w", err)

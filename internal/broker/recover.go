@@ -58,13 +58,6 @@ func (tr *txnTracker) add(topic string, rec *kgo.Record) {
 	}
 }
 
-// recovery is what endOpenTransactions did.
-type recovery struct {
-	aborted   []openTxn // open at the stop: ended with ABORT markers
-	completed []openTxn // being committed at the stop: ended with COMMIT markers
-	offsets   int       // group offsets of a commit in progress, applied
-}
-
 // endOpenTransactions ends every transaction left open in the broker's logs
 // with a real marker. It works around two kfake faults (docs/embedded-
 // broker.md):
@@ -82,7 +75,8 @@ type recovery struct {
 // It must run before any outside client is served (the gate is still
 // closed), so that no producer has written since the stop. It reads every
 // partition of every topic once, read_uncommitted with the control records.
-func endOpenTransactions(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), addrs []string, dataDir string, log *slog.Logger) (*recovery, error) {
+// It returns the transactions it completed with COMMIT markers.
+func endOpenTransactions(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), addrs []string, dataDir string, log *slog.Logger) (completed []openTxn, err error) {
 	intent, err := readIntent(dataDir)
 	if err != nil {
 		return nil, err
@@ -176,7 +170,6 @@ func endOpenTransactions(ctx context.Context, dial func(context.Context, string,
 		}
 		return a.producerID < b.producerID
 	})
-	rec := &recovery{}
 	// The commit in progress at the stop, if kfake had begun it.
 	inProgress := intent != nil && intent.EndTxnVersion >= 5 && committed[producerEpoch{intent.ProducerID, intent.Epoch}]
 	for _, tx := range open {
@@ -185,24 +178,24 @@ func endOpenTransactions(ctx context.Context, dial func(context.Context, string,
 			return nil, err
 		}
 		if commit {
-			rec.completed = append(rec.completed, tx)
+			completed = append(completed, tx)
 			log.Warn("completed a commit cut short by the last stop with a COMMIT marker",
 				"topic", tx.topic, "partition", tx.partition, "producer_id", tx.producerID, "epoch", tx.epoch, "first_offset", tx.firstOffset)
 			continue
 		}
-		rec.aborted = append(rec.aborted, tx)
 		log.Warn("ended a transaction left open at the last stop with an ABORT marker",
 			"topic", tx.topic, "partition", tx.partition, "producer_id", tx.producerID, "first_offset", tx.firstOffset)
 	}
 	if inProgress && intent.Group != "" && len(intent.Offsets) > 0 {
-		if rec.offsets, err = catchUpOffsets(ctx, adm, intent); err != nil {
+		n, err := catchUpOffsets(ctx, adm, intent)
+		if err != nil {
 			return nil, err
 		}
-		if rec.offsets > 0 {
-			log.Warn("applied the group offsets of a commit cut short by the last stop", "group", intent.Group, "partitions", rec.offsets)
+		if n > 0 {
+			log.Warn("applied the group offsets of a commit cut short by the last stop", "group", intent.Group, "partitions", n)
 		}
 	}
-	return rec, nil
+	return completed, nil
 }
 
 // catchUpOffsets commits the intent's offsets of the partitions where its
