@@ -40,7 +40,11 @@ func TestBenchScenarios(t *testing.T) {
 			baselines := 0
 			for _, f := range rep.Figures {
 				zeroOK := f.Name == "errors" || strings.Contains(f.Name, "other processes")
-				if len(f.Runs) != 1 || f.Median < 0 || (f.Median == 0 && !zeroOK) {
+				// A difference of two RSS readings: at this reduced size
+				// (100K keys, the state on disk) it is noise around zero,
+				// of either sign (-22 bytes per key was seen).
+				negativeOK := f.Name == "RSS per key above idle"
+				if len(f.Runs) != 1 || (f.Median < 0 && !negativeOK) || (f.Median == 0 && !zeroOK) {
 					t.Errorf("figure %+v", f)
 				}
 				if f.IsBaseline {
