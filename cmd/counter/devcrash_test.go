@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/testkit"
 	"github.com/counter-dev/counter/internal/topics"
 	"github.com/counter-dev/counter/internal/window"
 )
@@ -114,7 +114,7 @@ func kafkaLoad(ctx context.Context, brokers string, videos int, tl *tally) {
 // acknowledged to the load is there, once.
 func checkDurable(t *testing.T, brokers string, tl *tally) {
 	t.Helper()
-	recs := readTopic(t, brokers, topics.Ingestion)
+	recs := testkit.ReadAll(t, []string{brokers}, topics.Ingestion)
 	seen := map[string]int{}
 	for _, r := range recs {
 		for _, h := range r.Headers {
@@ -138,48 +138,6 @@ func checkDurable(t *testing.T, brokers string, tl *tally) {
 		t.Errorf("of %d acknowledged Kafka likes, %d are not in the ingestion topic (%v) and %d are there more than once (%v)",
 			len(tl.ackedIDs), len(lost), lost[:min(10, len(lost))], len(twice), twice[:min(10, len(twice))])
 	}
-}
-
-// readTopic reads every record of topic, read_committed, up to its last
-// stable offsets.
-func readTopic(t *testing.T, brokers, topic string) []*kgo.Record {
-	t.Helper()
-	// With the transaction markers, the last offset before the last
-	// stable offset is always delivered, aborted tail or not.
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic), kgo.KeepControlRecords(),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
-		}
-	})
-	var recs []*kgo.Record
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: partitions not read to their end: %v", topic, left)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if !r.Attrs.IsControl() {
-				recs = append(recs, r)
-			}
-			if end, ok := left[r.Partition]; ok && r.Offset >= end-1 {
-				delete(left, r.Partition)
-			}
-		})
-	}
-	return recs
 }
 
 // checkTallies waits until, for every video of tl and every size, the
@@ -228,7 +186,7 @@ func checkTallies(t *testing.T, brokers string, sizes []int64, tl *tally, timeou
 			s := short()
 			t.Errorf("after %v, %d videos' finals are below their acknowledged likes: %v", timeout, len(s), s[:min(10, len(s))])
 			reasons := map[string]int{}
-			for _, r := range readTopic(t, brokers, topics.DeadLetter) {
+			for _, r := range testkit.ReadAll(t, []string{brokers}, topics.DeadLetter) {
 				for _, h := range r.Headers {
 					if h.Key == record.ReasonHeader {
 						reasons[string(h.Value)]++
