@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,21 +33,36 @@ func mountTmpfs(t *testing.T, size int64) string {
 // free.
 func fill(t *testing.T, dir string, left uint64) string {
 	t.Helper()
-	free, err := diskspace.Free(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(dir, "filler")
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if free > left {
-		if err := syscall.Fallocate(int(f.Fd()), 0, 0, int64(free-left)); err != nil {
+	// The processes write meanwhile: a reading of the free space can be
+	// stale by the time of the allocation, which then fails with ENOSPC;
+	// read again and grow the file by what is free now.
+	for range 20 {
+		free, err := diskspace.Free(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if free <= left {
+			return path
+		}
+		st, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = syscall.Fallocate(int(f.Fd()), 0, st.Size(), int64(free-left))
+		if err == nil {
+			return path
+		}
+		if !errors.Is(err, syscall.ENOSPC) {
 			t.Fatal(err)
 		}
 	}
+	t.Fatal("could not fill the filesystem: it keeps changing")
 	return path
 }
 
