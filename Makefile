@@ -5,13 +5,18 @@ GO      ?= go
 BIN     := bin/counter
 FUZZTIME ?= 5s
 
-.PHONY: run build test check unit stress node-deps fuzz bench clean
+.PHONY: run build tools test check unit stress node-deps fuzz bench clean
 
 run: build
 	./$(BIN) dev
 
 build:
 	$(GO) build -o $(BIN) ./cmd/counter
+
+# The benchmarks and the load generator are a binary of their own, so that
+# the product binary links none of their code.
+tools: build
+	$(GO) build -o bin/counter-tools ./cmd/counter-tools
 
 # Everything CI runs: static checks, all Go tests with the race detector
 # (unit, integration against the embedded broker, process-level), the
@@ -31,7 +36,7 @@ unit:
 # restored by others; every final must be exact. Without -race, which makes
 # it too slow (it skips itself there).
 stress:
-	$(GO) test -count=1 -timeout 10m -run '^TestPipelineStress$$' ./internal/bench
+	$(GO) test -count=1 -timeout 10m -run '^TestPipelineStress$$' ./internal/tools/bench
 
 # The Socket.IO compatibility tests drive the npm socket.io-client from Node.
 node-deps:
@@ -50,14 +55,14 @@ fuzz:
 # scenario starts its own broker, workers and API; figures are medians of 3
 # runs. BENCHFLAGS go to every scenario, e.g. BENCHFLAGS="--json" or
 # BENCHFLAGS="--profile-dir prof".
-bench: build
-	./$(BIN) bench pipeline $(BENCHFLAGS)
-	./$(BIN) bench ingest $(BENCHFLAGS)
-	./$(BIN) bench restore --keys 1000000 $(BENCHFLAGS)
-	./$(BIN) bench restore --keys 10000000 $(BENCHFLAGS)
-	./$(BIN) bench memory --keys 1000000 $(BENCHFLAGS)
-	./$(BIN) bench memory --keys 10000000 $(BENCHFLAGS)
-	./$(BIN) bench latency $(BENCHFLAGS)
+bench: tools
+	./bin/counter-tools bench pipeline $(BENCHFLAGS)
+	./bin/counter-tools bench ingest $(BENCHFLAGS)
+	./bin/counter-tools bench restore --keys 1000000 $(BENCHFLAGS)
+	./bin/counter-tools bench restore --keys 10000000 $(BENCHFLAGS)
+	./bin/counter-tools bench memory --keys 1000000 $(BENCHFLAGS)
+	./bin/counter-tools bench memory --keys 10000000 $(BENCHFLAGS)
+	./bin/counter-tools bench latency $(BENCHFLAGS)
 
 clean:
 	rm -rf bin data

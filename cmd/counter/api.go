@@ -12,13 +12,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/counter-dev/counter/internal/api"
 	"github.com/counter-dev/counter/internal/apinode"
+	"github.com/counter-dev/counter/internal/apinode/api"
+	"github.com/counter-dev/counter/internal/apinode/generator"
+	"github.com/counter-dev/counter/internal/apinode/ingest"
+	"github.com/counter-dev/counter/internal/apinode/live"
 	"github.com/counter-dev/counter/internal/cli"
-	"github.com/counter-dev/counter/internal/generator"
-	"github.com/counter-dev/counter/internal/ingest"
-	"github.com/counter-dev/counter/internal/live"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -57,16 +57,16 @@ func (a *apiFlags) registerCluster(fs *cli.FlagSet) {
 
 func (a *apiFlags) check() error {
 	if a.stage == "" {
-		return usageError{errors.New("--stage is empty")}
+		return cli.UsageError{Err: errors.New("--stage is empty")}
 	}
 	if a.produceTimeout <= 0 {
-		return usageError{errors.New("--produce-timeout must be positive")}
+		return cli.UsageError{Err: errors.New("--produce-timeout must be positive")}
 	}
 	if a.grace < 0 {
-		return usageError{errors.New("--grace must not be negative")}
+		return cli.UsageError{Err: errors.New("--grace must not be negative")}
 	}
 	if a.flushInterval <= 0 || a.flushInterval > 10*time.Second {
-		return usageError{errors.New("--live-flush-interval must be positive and at most 10s")}
+		return cli.UsageError{Err: errors.New("--live-flush-interval must be positive and at most 10s")}
 	}
 	return nil
 }
@@ -96,21 +96,21 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 		brokers string
 		af      apiFlags
 		pf      topicFlags
-		lf      logFlags
+		lf      cli.LogFlags
 	)
 	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
 	af.register(fs)
 	af.registerCluster(fs)
 	pf.register(fs)
-	lf.register(fs)
-	if err := parse(fs, args, stderr); err != nil {
+	lf.Register(fs)
+	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
-	log, err := lf.logger(stderr)
+	log, err := lf.Logger(stderr)
 	if err != nil {
 		return err
 	}
-	list, err := brokerList(brokers)
+	list, err := cli.BrokerList(brokers)
 	if err != nil {
 		return err
 	}

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/counter-dev/counter/internal/audit"
+	"github.com/counter-dev/counter/internal/apinode/audit"
 	"github.com/counter-dev/counter/internal/cli"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -68,17 +68,17 @@ func timeValue(t *time.Time) func(string) error {
 func (a *auditFlags) config() (audit.Config, error) {
 	sizes, err := window.ParseSizes(a.windows)
 	if err != nil {
-		return audit.Config{}, usageError{fmt.Errorf("--windows: %w", err)}
+		return audit.Config{}, cli.UsageError{Err: fmt.Errorf("--windows: %w", err)}
 	}
 	switch {
 	case a.grace < 0:
-		return audit.Config{}, usageError{errors.New("--grace must not be negative")}
+		return audit.Config{}, cli.UsageError{Err: errors.New("--grace must not be negative")}
 	case a.settle < 0:
-		return audit.Config{}, usageError{errors.New("--settle must not be negative")}
+		return audit.Config{}, cli.UsageError{Err: errors.New("--settle must not be negative")}
 	case a.catchUp < 0:
-		return audit.Config{}, usageError{errors.New("--catch-up-timeout must not be negative")}
+		return audit.Config{}, cli.UsageError{Err: errors.New("--catch-up-timeout must not be negative")}
 	case !a.from.IsZero() && !a.to.IsZero() && !a.from.Before(a.to):
-		return audit.Config{}, usageError{errors.New("--from must be before --to")}
+		return audit.Config{}, cli.UsageError{Err: errors.New("--from must be before --to")}
 	}
 	settle := a.settle
 	if settle == 0 {
@@ -110,21 +110,21 @@ It prints the windows checked, matching and drifting, and one line per drift.`)
 		af      auditFlags
 		asJSON  bool
 		timeout time.Duration
-		lf      logFlags
+		lf      cli.LogFlags
 	)
 	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
 	af.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")
-	lf.register(fs)
-	if err := parse(fs, args, stderr); err != nil {
+	lf.Register(fs)
+	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
-	log, err := lf.logger(stderr)
+	log, err := lf.Logger(stderr)
 	if err != nil {
 		return err
 	}
-	list, err := brokerList(brokers)
+	list, err := cli.BrokerList(brokers)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ It prints the windows checked, matching and drifting, and one line per drift.`)
 		return err
 	}
 	if timeout <= 0 {
-		return usageError{errors.New("--timeout must be positive")}
+		return cli.UsageError{Err: errors.New("--timeout must be positive")}
 	}
 	cfg.Brokers, cfg.Logger = list, log
 	ctx, cancel := context.WithTimeout(ctx, timeout)

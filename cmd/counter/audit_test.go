@@ -11,11 +11,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/audit"
-	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/apinode/audit"
+	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/testkit"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/window"
 )
 
 // counter audit prints each drifting window and exits 1; a range without
@@ -35,7 +36,7 @@ func TestAuditCommand(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := auditCommand(context.Background(), args, &stdout, &stderr)
 	text := stdout.String() + stderr.String()
-	if err == nil || errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "drift in 1 of 2 windows") {
+	if err == nil || errors.As(err, new(cli.UsageError)) || !strings.Contains(err.Error(), "drift in 1 of 2 windows") {
 		t.Errorf("error %v with a drift, want a failure (exit 1):\n%s", err, text)
 	}
 	for _, want := range []string{"windows checked: 2, matching: 1, drifting: 1",

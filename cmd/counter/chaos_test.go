@@ -18,11 +18,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/api"
-	"github.com/counter-dev/counter/internal/audit"
-	"github.com/counter-dev/counter/internal/record"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/apinode/api"
+	"github.com/counter-dev/counter/internal/apinode/audit"
+	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 )
 
 // chaosSizes are the window sizes of the chaos test.

@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/counter-dev/counter/internal/broker"
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/kafka/broker"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -30,7 +30,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		demo               time.Duration
 		af                 apiFlags
 		pf                 countFlags
-		lf                 logFlags
+		lf                 cli.LogFlags
 	)
 	fs.IntVar(&kafkaPort, "kafka-port", 9094, "port of the embedded Kafka-compatible broker (127.0.0.1)")
 	fs.StringVar(&dataDir, "data-dir", "./data", "directory for the broker's log and the workers' state")
@@ -38,20 +38,20 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	fs.DurationVar(&demo, "demo-interval", 20*time.Second, "send one like for a demo video this often (0 disables)")
 	af.register(fs)
 	pf.register(fs)
-	lf.register(fs)
+	lf.Register(fs)
 	reserve := minFreeDisk(fs)
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
-	log, err := lf.logger(stderr)
+	log, err := lf.Logger(stderr)
 	if err != nil {
 		return err
 	}
 	if kafkaPort < 0 || kafkaPort > 65535 {
-		return usageError{errPort(kafkaPort)}
+		return cli.UsageError{Err: errPort(kafkaPort)}
 	}
 	if workers < 1 || workers > 64 {
-		return usageError{fmt.Errorf("--workers %d: want 1 to 64", workers)}
+		return cli.UsageError{Err: fmt.Errorf("--workers %d: want 1 to 64", workers)}
 	}
 	pol, err := pf.policy()
 	if err != nil {

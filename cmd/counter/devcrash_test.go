@@ -17,10 +17,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/testkit"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/window"
 )
 
 // tally counts the likes of a load that is not retried: acknowledged ones

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/counter-dev/counter/internal/diskspace"
+	"github.com/counter-dev/counter/internal/disk/diskspace"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes on a new directory, unmounted

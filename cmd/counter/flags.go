@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"github.com/counter-dev/counter/internal/diskspace"
-	"io"
+	"github.com/counter-dev/counter/internal/disk/diskspace"
 	"log/slog"
 	"strings"
 	"time"
@@ -15,48 +13,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/cli"
-	"github.com/counter-dev/counter/internal/kafkalog"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/kafka/kafkalog"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/worker"
 )
-
-// parse parses flags; errors other than -h become usage errors.
-func parse(fs *cli.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err}
-	}
-	return nil
-}
-
-// logFlags configure logging.
-type logFlags struct {
-	level, format string
-}
-
-func (l *logFlags) register(fs *cli.FlagSet) {
-	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
-}
-
-func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(l.level)); err != nil {
-		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)}
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch l.format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", l.format)}
-}
 
 // topicFlags configure the window sizes and the topics; every role takes
 // them so that whichever starts first creates the topics right.
@@ -75,17 +36,17 @@ func (p *topicFlags) register(fs *cli.FlagSet) {
 func (p *topicFlags) sizes() ([]window.Size, error) {
 	sizes, err := window.ParseSizes(p.windows)
 	if err != nil {
-		return nil, usageError{fmt.Errorf("--windows: %w", err)}
+		return nil, cli.UsageError{Err: fmt.Errorf("--windows: %w", err)}
 	}
 	return sizes, nil
 }
 
 func (p *topicFlags) spec() (topics.Spec, error) {
 	if p.partitions < 1 || p.partitions > 10000 {
-		return topics.Spec{}, usageError{fmt.Errorf("--partitions %d: want 1 to 10000", p.partitions)}
+		return topics.Spec{}, cli.UsageError{Err: fmt.Errorf("--partitions %d: want 1 to 10000", p.partitions)}
 	}
 	if p.replication < 1 || p.replication > 32767 {
-		return topics.Spec{}, usageError{fmt.Errorf("--replication-factor %d: want at least 1", p.replication)}
+		return topics.Spec{}, cli.UsageError{Err: fmt.Errorf("--replication-factor %d: want at least 1", p.replication)}
 	}
 	return topics.Spec{Partitions: int32(p.partitions), Replication: int16(p.replication)}, nil
 }
@@ -130,36 +91,22 @@ func (p *countFlags) policy() (window.Policy, error) {
 		return window.Policy{}, err
 	}
 	if p.standbys < 0 {
-		return window.Policy{}, usageError{errors.New("--standby-replicas must not be negative")}
+		return window.Policy{}, cli.UsageError{Err: errors.New("--standby-replicas must not be negative")}
 	}
 	if p.checkpoint <= 0 {
-		return window.Policy{}, usageError{errors.New("--checkpoint-interval must be positive")}
+		return window.Policy{}, cli.UsageError{Err: errors.New("--checkpoint-interval must be positive")}
 	}
 	if p.cacheKeys < 0 {
-		return window.Policy{}, usageError{errors.New("--cache-keys must not be negative")}
+		return window.Policy{}, cli.UsageError{Err: errors.New("--cache-keys must not be negative")}
 	}
 	if p.retention < 0 || p.grace < 0 || p.commitInterval <= 0 || p.maxFuture <= 0 || p.idempotency <= 0 {
-		return window.Policy{}, usageError{errors.New("--grace and --retention must not be negative; --commit-interval, --max-future and --idempotency-window must be positive")}
+		return window.Policy{}, cli.UsageError{Err: errors.New("--grace and --retention must not be negative; --commit-interval, --max-future and --idempotency-window must be positive")}
 	}
 	pol, err := window.NewPolicy(sizes, p.grace, p.retention)
 	if err != nil {
-		return window.Policy{}, usageError{err}
+		return window.Policy{}, cli.UsageError{Err: err}
 	}
 	return pol, nil
-}
-
-// brokerList parses --brokers.
-func brokerList(s string) ([]string, error) {
-	list := cli.SplitList(s)
-	if len(list) == 0 {
-		return nil, usageError{errors.New("--brokers is empty")}
-	}
-	for _, b := range list {
-		if !strings.Contains(b, ":") {
-			return nil, usageError{fmt.Errorf("--brokers: %q is not host:port", b)}
-		}
-	}
-	return list, nil
 }
 
 // ensureTopics creates the pipeline's topics, retrying while the cluster is
@@ -195,7 +142,7 @@ func ensureTopics(ctx context.Context, brokers []string, sizes []window.Size, sp
 }
 
 // minFreeDisk registers --min-free-disk, the free space kept on the
-// filesystem of the process's data (see internal/diskspace).
+// filesystem of the process's data (see internal/disk/diskspace).
 func minFreeDisk(fs *cli.FlagSet) *cli.ByteSize {
 	b := cli.ByteSize(diskspace.DefaultReserve)
 	fs.Var(&b, "min-free-disk", "free space kept on the data's filesystem: below it, new records (broker) and state writes (worker) are refused and a worker stops with a clear error; 0 disables it")

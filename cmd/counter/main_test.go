@@ -55,10 +55,10 @@ func TestReadmeListsEveryFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range commands() {
+	for _, c := range program().Commands {
 		var out bytes.Buffer
-		if code := run(context.Background(), []string{c.name, "-h"}, &out, &out); code != 0 {
-			t.Fatalf("%s -h: exit %d", c.name, code)
+		if code := run(context.Background(), []string{c.Name, "-h"}, &out, &out); code != 0 {
+			t.Fatalf("%s -h: exit %d", c.Name, code)
 		}
 		for _, line := range strings.Split(out.String(), "\n") {
 			if !strings.HasPrefix(line, "  --") {
@@ -66,7 +66,7 @@ func TestReadmeListsEveryFlag(t *testing.T) {
 			}
 			flag := strings.Fields(line)[0]
 			if !bytes.Contains(readme, []byte("`"+flag+"`")) {
-				t.Errorf("README does not document %s of counter %s", flag, c.name)
+				t.Errorf("README does not document %s of counter %s", flag, c.Name)
 			}
 		}
 	}

@@ -19,27 +19,15 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/record"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/window"
+	"github.com/counter-dev/counter/internal/testkit"
 )
 
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "counter-bin")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "counter")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building counter: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.MainWithCounter(m, ".", &binary) }
 
 // proc is a running counter process whose JSON logs are scanned.
 type proc struct {

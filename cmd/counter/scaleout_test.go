@@ -15,9 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/partition"
-	"github.com/counter-dev/counter/internal/record"
-	"github.com/counter-dev/counter/internal/topics"
+	"github.com/counter-dev/counter/internal/pipeline/partition"
+	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 )
 
 // cluster is a broker process and worker processes for scale-out tests.

@@ -33,7 +33,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 		brokers, id, stateDir, group, instanceID, metricsAddr string
 		demo, session                                         time.Duration
 		pf                                                    countFlags
-		lf                                                    logFlags
+		lf                                                    cli.LogFlags
 	)
 	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
 	fs.StringVar(&id, "id", host, "worker id: unique in the group and stable across restarts (names the transactional id)")
@@ -44,16 +44,16 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	fs.DurationVar(&demo, "demo-interval", 0, "send a demo like this often from the owner of partition 0 (0 disables)")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (empty disables)")
 	pf.register(fs)
-	lf.register(fs)
+	lf.Register(fs)
 	reserve := minFreeDisk(fs)
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cli.Parse(fs, args, stderr); err != nil {
 		return err
 	}
-	log, err := lf.logger(stderr)
+	log, err := lf.Logger(stderr)
 	if err != nil {
 		return err
 	}
-	list, err := brokerList(brokers)
+	list, err := cli.BrokerList(brokers)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 		return err
 	}
 	if id == "" {
-		return usageError{errors.New("--id is empty")}
+		return cli.UsageError{Err: errors.New("--id is empty")}
 	}
 	if stateDir == "" {
 		stateDir = filepath.Join("data", "worker-"+id)

@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/counter-dev/counter/internal/audit"
-	"github.com/counter-dev/counter/internal/catalog"
-	"github.com/counter-dev/counter/internal/generator/plan"
-	"github.com/counter-dev/counter/internal/live"
-	"github.com/counter-dev/counter/internal/live/livetest"
+	"github.com/counter-dev/counter/internal/apinode/audit"
+	"github.com/counter-dev/counter/internal/apinode/generator/plan"
+	"github.com/counter-dev/counter/internal/apinode/live"
+	"github.com/counter-dev/counter/internal/pipeline/catalog"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/testkit"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/testkit/livetest"
 )
 
 // Socket.IO clients of the npm socket.io-client package, one over

@@ -21,20 +21,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/api"
-	"github.com/counter-dev/counter/internal/audit"
-	"github.com/counter-dev/counter/internal/auditview"
-	"github.com/counter-dev/counter/internal/clusterview"
-	"github.com/counter-dev/counter/internal/generator"
-	"github.com/counter-dev/counter/internal/ingest"
-	"github.com/counter-dev/counter/internal/kafkalog"
-	"github.com/counter-dev/counter/internal/live"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/videos"
-	"github.com/counter-dev/counter/internal/view"
-	"github.com/counter-dev/counter/internal/viewfeed"
-	"github.com/counter-dev/counter/internal/window"
-	"github.com/counter-dev/counter/internal/worker"
+	"github.com/counter-dev/counter/internal/apinode/api"
+	"github.com/counter-dev/counter/internal/apinode/audit"
+	"github.com/counter-dev/counter/internal/apinode/auditview"
+	"github.com/counter-dev/counter/internal/apinode/clusterview"
+	"github.com/counter-dev/counter/internal/apinode/generator"
+	"github.com/counter-dev/counter/internal/apinode/ingest"
+	"github.com/counter-dev/counter/internal/apinode/live"
+	"github.com/counter-dev/counter/internal/apinode/videos"
+	"github.com/counter-dev/counter/internal/apinode/view"
+	"github.com/counter-dev/counter/internal/apinode/viewfeed"
+	"github.com/counter-dev/counter/internal/kafka/kafkalog"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 )
 
 // Config configures an API instance. Zero fields take the defaults of the
@@ -111,7 +110,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		cfg.Instance = defaultInstance()
 	}
 	if cfg.WorkersGroup == "" {
-		cfg.WorkersGroup = worker.DefaultGroup
+		cfg.WorkersGroup = topics.WorkersGroup
 	}
 	log := cfg.Logger
 	n = &Node{done: make(chan struct{})}

@@ -21,10 +21,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/counter-dev/counter/internal/api"
-	"github.com/counter-dev/counter/internal/live"
+	"github.com/counter-dev/counter/internal/apinode/api"
+	"github.com/counter-dev/counter/internal/apinode/live"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/testkit"
-	"github.com/counter-dev/counter/internal/window"
 	"github.com/counter-dev/counter/internal/worker"
 )
 

@@ -25,23 +25,28 @@ func EnvName(name string) string {
 type FlagSet struct {
 	*flag.FlagSet
 	summary string
+	program string
 	lookup  func(string) (string, bool)
 }
 
 // NewFlagSet returns a FlagSet for subcommand cmd; summary is printed at the
 // top of its help.
 func NewFlagSet(cmd, summary string) *FlagSet {
-	fs := &FlagSet{FlagSet: flag.NewFlagSet(cmd, flag.ContinueOnError), summary: summary, lookup: os.LookupEnv}
+	fs := &FlagSet{FlagSet: flag.NewFlagSet(cmd, flag.ContinueOnError), summary: summary, program: "counter", lookup: os.LookupEnv}
 	fs.Usage = func() { fs.PrintHelp(fs.Output()) }
 	return fs
 }
+
+// SetProgram sets the program name the help shows before the subcommand
+// ("counter" unless set).
+func (fs *FlagSet) SetProgram(name string) { fs.program = name }
 
 // SetLookupEnv replaces os.LookupEnv, for tests.
 func (fs *FlagSet) SetLookupEnv(lookup func(string) (string, bool)) { fs.lookup = lookup }
 
 // PrintHelp writes the summary and every flag with its variable and default.
 func (fs *FlagSet) PrintHelp(w io.Writer) {
-	fmt.Fprintf(w, "Usage: counter %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown):\n", fs.Name(), fs.summary)
+	fmt.Fprintf(w, "Usage: %s %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown):\n", fs.program, fs.Name(), fs.summary)
 	fs.VisitAll(func(f *flag.Flag) {
 		def := f.DefValue
 		if def == "" {

@@ -3,8 +3,8 @@ package store
 import (
 	"encoding/binary"
 
-	"github.com/counter-dev/counter/internal/watermark"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 )
 
 // Key layout. Every key starts with the 4-byte big-endian partition of the

@@ -13,8 +13,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/counter-dev/counter/internal/watermark"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 )
 
 func openTest(t *testing.T) *Store {

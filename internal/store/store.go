@@ -14,9 +14,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/counter-dev/counter/internal/diskspace"
-	"github.com/counter-dev/counter/internal/watermark"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/disk/diskspace"
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 )
 
 // Store is a worker's local state database.

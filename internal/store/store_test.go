@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/counter-dev/counter/internal/watermark"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 )
 
 func TestCountKeyRoundTripAndOrder(t *testing.T) {

@@ -12,9 +12,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/partition"
+	"github.com/counter-dev/counter/internal/pipeline/partition"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/testkit"
-	"github.com/counter-dev/counter/internal/topics"
 )
 
 // BenchmarkBacklog measures how fast workers count a backlog of keyed likes

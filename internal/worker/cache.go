@@ -5,8 +5,8 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/store"
-	"github.com/counter-dev/counter/internal/window"
 )
 
 // The window cache keeps a complete in-memory copy of the committed counts of

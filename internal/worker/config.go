@@ -17,7 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 )
 
 // Config configures one worker.
@@ -86,7 +87,7 @@ type Config struct {
 
 // Defaults for the optional fields.
 const (
-	DefaultGroup              = "counter-workers"
+	DefaultGroup              = topics.WorkersGroup
 	DefaultCommitInterval     = 100 * time.Millisecond
 	DefaultMaxFuture          = time.Minute
 	DefaultIdempotencyWindow  = 24 * time.Hour
@@ -147,6 +148,3 @@ func (c *Config) fill() error {
 	}
 	return nil
 }
-
-// TransactionalID returns the transactional id of worker id in group.
-func TransactionalID(group, id string) string { return group + "-" + id }

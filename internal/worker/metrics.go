@@ -3,8 +3,8 @@ package worker
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/counter-dev/counter/internal/record"
-	"github.com/counter-dev/counter/internal/videoid"
+	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/videoid"
 )
 
 // Metrics are the Prometheus metrics of one worker.

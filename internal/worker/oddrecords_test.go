@@ -11,10 +11,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/deadletter"
-	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/testkit"
-	"github.com/counter-dev/counter/internal/topics"
+	"github.com/counter-dev/counter/internal/worker/deadletter"
 )
 
 // oddRecord is an input record that must not disturb the pipeline: either

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/store"
-	"github.com/counter-dev/counter/internal/window"
 )
 
 // Counts reach the store at checkpoints, not after every transaction.

@@ -8,14 +8,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/catalog"
-	"github.com/counter-dev/counter/internal/deadletter"
-	"github.com/counter-dev/counter/internal/partition"
-	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/pipeline/catalog"
+	"github.com/counter-dev/counter/internal/pipeline/partition"
+	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/videoid"
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
 	"github.com/counter-dev/counter/internal/store"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/videoid"
-	"github.com/counter-dev/counter/internal/watermark"
+	"github.com/counter-dev/counter/internal/worker/deadletter"
 )
 
 // rekey forwards the likes of ingestion partition p to the partitioned topic,

@@ -18,13 +18,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/partition"
-	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/pipeline/partition"
+	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/testkit"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/watermark"
-	"github.com/counter-dev/counter/internal/window"
 )
 
 // changelogState reads the changelog read_committed and returns, per
@@ -266,7 +266,7 @@ func TestRestoreBuildsTheChangelogState(t *testing.T) {
 }
 
 // BenchmarkRestore restores a changelog of b.N keys, as the restore
-// scenario of counter bench builds it (13 windows of 1m, 5m and 10m,
+// scenario of counter-tools bench builds it (13 windows of 1m, 5m and 10m,
 // 6 partitions), into an empty store. The broker runs in the process, so
 // the CPU figures include its share. For a profile:
 //

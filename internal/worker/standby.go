@@ -9,14 +9,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/kafkalog"
-	"github.com/counter-dev/counter/internal/standby"
-	"github.com/counter-dev/counter/internal/topics"
+	"github.com/counter-dev/counter/internal/kafka/kafkalog"
+	"github.com/counter-dev/counter/internal/pipeline/standby"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 )
-
-// ClientIDPrefix starts the Kafka client id of every worker; the rest is the
-// worker ID. Standby plans and the cluster view identify workers by it.
-const ClientIDPrefix = "counter-worker-"
 
 // standbyRefresh is how often the standby plan is recomputed from the
 // group's assignment.
@@ -189,7 +185,7 @@ func (s *standbys) replan(ctx context.Context) {
 		return
 	}
 	want := map[int32]bool{}
-	for _, p := range standby.Plan(members, s.w.cfg.StandbyReplicas)[ClientIDPrefix+s.w.cfg.ID] {
+	for _, p := range standby.Plan(members, s.w.cfg.StandbyReplicas)[topics.WorkerClientIDPrefix+s.w.cfg.ID] {
 		want[p] = true
 	}
 	s.mu.Lock()
@@ -278,7 +274,7 @@ func (w *Worker) groupMembers(ctx context.Context) ([]standby.Member, error) {
 	}
 	var members []standby.Member
 	for _, m := range g.Members {
-		if !strings.HasPrefix(m.ClientID, ClientIDPrefix) {
+		if !strings.HasPrefix(m.ClientID, topics.WorkerClientIDPrefix) {
 			continue
 		}
 		mem := standby.Member{ID: m.ClientID}

@@ -13,13 +13,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/deadletter"
-	"github.com/counter-dev/counter/internal/dirlock"
-	"github.com/counter-dev/counter/internal/kafkalog"
+	"github.com/counter-dev/counter/internal/disk/dirlock"
+	"github.com/counter-dev/counter/internal/kafka/kafkalog"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/store"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/watermark"
-	"github.com/counter-dev/counter/internal/window"
+	"github.com/counter-dev/counter/internal/worker/deadletter"
 )
 
 // Worker is one stream worker. Create it with New, run it with Run.
@@ -156,9 +156,9 @@ func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
-		kgo.ClientID(ClientIDPrefix + cfg.ID),
+		kgo.ClientID(topics.WorkerClientIDPrefix + cfg.ID),
 		kgo.ConsumeTopics(topics.Ingestion, topics.Partitioned),
-		kgo.TransactionalID(TransactionalID(cfg.Group, cfg.ID)),
+		kgo.TransactionalID(topics.WorkerTransactionalID(cfg.Group, cfg.ID)),
 		kgo.TransactionTimeout(cfg.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),

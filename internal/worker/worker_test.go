@@ -12,13 +12,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/catalog"
-	"github.com/counter-dev/counter/internal/partition"
-	"github.com/counter-dev/counter/internal/record"
+	"github.com/counter-dev/counter/internal/pipeline/catalog"
+	"github.com/counter-dev/counter/internal/pipeline/partition"
+	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/testkit"
-	"github.com/counter-dev/counter/internal/topics"
-	"github.com/counter-dev/counter/internal/window"
 )
 
 const testGrace = time.Second

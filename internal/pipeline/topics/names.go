@@ -1,0 +1,18 @@
+package topics
+
+// Names the workers and the API side agree on besides the topics: the API
+// finds the workers' group and reads their client ids in the cluster view,
+// so these live here rather than in the worker package.
+const (
+	// WorkersGroup is the default consumer group of the workers.
+	WorkersGroup = "counter-workers"
+	// WorkerClientIDPrefix starts the Kafka client id of every worker; the
+	// rest is the worker ID. Standby plans and the cluster view identify
+	// workers by it.
+	WorkerClientIDPrefix = "counter-worker-"
+)
+
+// WorkerTransactionalID returns the transactional id of worker id in group.
+// It is stable per worker ID, so a restarted worker fences its previous
+// incarnation's open transaction (Kafka's zombie fencing).
+func WorkerTransactionalID(group, id string) string { return group + "-" + id }
