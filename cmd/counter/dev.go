@@ -16,6 +16,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/kafka/broker"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -72,7 +73,8 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	defer b.Close()
 	brokers := b.Addrs()
 	log.Info("embedded broker ready", "addrs", brokers, "data_dir", dataDir)
-	if _, err := ensureTopics(ctx, brokers, pol.Sizes, spec, log); err != nil {
+	cluster := kafkaconn.Cluster{Brokers: brokers}
+	if _, err := ensureTopics(ctx, cluster, pol.Sizes, spec, log); err != nil {
 		return err
 	}
 
@@ -97,7 +99,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	}
 
 	af.group, af.standbys, af.replication, af.grace = worker.DefaultGroup, pf.standbys, spec.Replication, pf.grace
-	srv, closeAPI, err := af.start(ctx, brokers, pol.Sizes, reg, log)
+	srv, closeAPI, err := af.start(ctx, cluster, pol.Sizes, reg, log)
 	if err != nil {
 		stopWorkers()
 		wg.Wait()

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -30,12 +31,13 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 Workers in the same --group share the partitions; each needs its own --id and --state-dir.`)
 	host, _ := os.Hostname()
 	var (
-		brokers, id, stateDir, group, instanceID, metricsAddr string
-		demo, session                                         time.Duration
-		pf                                                    countFlags
-		lf                                                    cli.LogFlags
+		id, stateDir, group, instanceID, metricsAddr string
+		demo, session                                time.Duration
+		kf                                           kafkaconn.Flags
+		pf                                           countFlags
+		lf                                           cli.LogFlags
 	)
-	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
+	kf.Register(fs)
 	fs.StringVar(&id, "id", host, "worker id: unique in the group and stable across restarts (names the transactional id)")
 	fs.StringVar(&stateDir, "state-dir", "", "directory of the local state store (default ./data/worker-<id>)")
 	fs.StringVar(&group, "group", worker.DefaultGroup, "consumer group of the workers")
@@ -53,7 +55,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if err != nil {
 		return err
 	}
-	list, err := cli.BrokerList(brokers)
+	cluster, err := kf.Cluster()
 	if err != nil {
 		return err
 	}
@@ -71,12 +73,12 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if stateDir == "" {
 		stateDir = filepath.Join("data", "worker-"+id)
 	}
-	if _, err := ensureTopics(ctx, list, pol.Sizes, spec, log); err != nil {
+	if _, err := ensureTopics(ctx, cluster, pol.Sizes, spec, log); err != nil {
 		return err
 	}
 	reg := newRegistry()
 	cfg := worker.Config{
-		Brokers: list, Group: group, ID: id, InstanceID: instanceID, StateDir: stateDir, Policy: pol,
+		Brokers: cluster.Brokers, KafkaOpts: cluster.Opts, Group: group, ID: id, InstanceID: instanceID, StateDir: stateDir, Policy: pol,
 		CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo, MinFreeDisk: uint64(*reserve),
 		SessionTimeout: session, Logger: log, Registerer: reg,
 	}

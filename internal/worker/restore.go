@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/watermark"
@@ -162,8 +163,7 @@ func (w *Worker) replay(ctx context.Context, todo map[int32]*replayPart, start t
 			}
 		}
 	}()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(w.cfg.Brokers...),
+	cl, err := kafkaconn.NewClient(w.cfg.Brokers, w.cfg.KafkaOpts,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topics.Changelog: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
