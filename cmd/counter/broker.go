@@ -42,7 +42,7 @@ func runBroker(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("broker ready", "addrs", b.Addrs(), "data_dir", dataDir, "tls", tlsCfg != nil, "sasl_users", users)
+	log.Info("broker ready", "addrs", b.Addrs(), "data_dir", dataDir, "tls", tlsCfg != nil, "sasl_user", sec.user)
 	<-ctx.Done()
 	log.Info("broker stopping")
 	b.Close()

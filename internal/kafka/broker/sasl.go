@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,10 @@ func (u User) LogValue() slog.Value { return slog.StringValue(u.Name) }
 
 // String keeps the password out of printed values.
 func (u User) String() string { return u.Name }
+
+// MarshalJSON keeps the password out of JSON (a JSON log of a User): a User
+// marshals as its name.
+func (u User) MarshalJSON() ([]byte, error) { return json.Marshal(u.Name) }
 
 // savedUsers is the file where kfake saves its SASL users at a stop
 // (pkg/kfake/persist.go: saveSASL), PLAIN passwords in clear.

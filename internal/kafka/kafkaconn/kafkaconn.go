@@ -12,6 +12,7 @@
 package kafkaconn
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -153,6 +154,10 @@ func (c Config) GoString() string { return "kafkaconn.Config{" + c.String() + "}
 
 // LogValue keeps the password out of logs: a Config logs as String.
 func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// MarshalJSON keeps the password out of JSON (a JSON log of a struct that
+// holds a Config): a Config marshals as String.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.String()) }
 
 // NewClient makes a client of the cluster at brokers with the connection
 // options conn (from Opts; nil for plaintext) and the client's own opts.

@@ -80,7 +80,7 @@ func hint(err error) string {
 	case errors.As(err, &alert):
 		return "TLS: the brokers refused the handshake: check --tls-cert-file and --tls-key-file"
 	case errors.As(err, &eof):
-		return "the brokers closed the connection at once: the password is wrong, or TLS or SASL differ from the brokers' (--tls, --sasl-mechanism)"
+		return "the brokers closed the connection at once: TLS or SASL differ from the brokers' (check --tls and --sasl-mechanism)"
 	}
 	return ""
 }
