@@ -80,7 +80,11 @@ stdout at the end.`)
 	case "kafka":
 		var cluster kafkaconn.Cluster
 		if cluster, err = kf.Cluster(); err == nil {
-			err = cluster.Probe(ctx, log)
+			// Refused credentials stop the run at once; an unreachable
+			// cluster is waited for a minute.
+			probeCtx, cancel := context.WithTimeout(ctx, time.Minute)
+			err = cluster.Probe(probeCtx, log)
+			cancel()
 		}
 		if err == nil {
 			res, err = loadgen.RunKafka(ctx, loadgen.KafkaConfig{

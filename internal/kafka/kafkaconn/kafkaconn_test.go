@@ -2,15 +2,23 @@ package kafkaconn_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
@@ -123,5 +131,39 @@ func TestPasswordIsNeverShown(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "SASL SCRAM-SHA-512 as app") {
 		t.Errorf("the connection is not described:\n%s", out.String())
+	}
+}
+
+// Classify wraps what retrying cannot mend, with a hint, and leaves the
+// rest alone.
+func TestClassify(t *testing.T) {
+	brokers := []string{"b1:9092"}
+	for _, tc := range []struct {
+		err  error
+		hint string // "" for an error that is not permanent
+	}{
+		{fmt.Errorf("join: %w", kerr.SaslAuthenticationFailed), "SASL authentication failed"},
+		{kerr.UnsupportedSaslMechanism, "do not offer this --sasl-mechanism"},
+		{fmt.Errorf("init producer id: %w", kerr.TransactionalIDAuthorizationFailed), "check its ACLs"},
+		{kerr.TopicAuthorizationFailed, "check its ACLs"},
+		{&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, "certificate does not verify"},
+		{tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, "do not speak TLS"},
+		{kerr.NotLeaderForPartition, ""},
+		{kerr.CoordinatorNotAvailable, ""},
+		{context.DeadlineExceeded, ""},
+		{io.EOF, ""},
+		{&kgo.ErrFirstReadEOF{}, ""}, // also a broker that is stopping: Probe decides on it
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, ""},
+	} {
+		got := kafkaconn.Classify(brokers, tc.err)
+		switch {
+		case tc.hint == "" && (kafkaconn.Permanent(tc.err) || got != tc.err):
+			t.Errorf("%v: taken for permanent (%v)", tc.err, got)
+		case tc.hint != "" && (!kafkaconn.Permanent(got) || !strings.Contains(got.Error(), tc.hint) || !strings.Contains(got.Error(), "b1:9092") || !errors.Is(got, tc.err)):
+			t.Errorf("%v: classified as %v, want a permanent error with %q", tc.err, got, tc.hint)
+		}
+	}
+	if kafkaconn.Classify(brokers, nil) != nil {
+		t.Error("nil classified as an error")
 	}
 }

@@ -59,7 +59,6 @@ const hintSASL = "SASL authentication failed: check --sasl-mechanism, --sasl-use
 // for any other error.
 func hint(err error) string {
 	var (
-		eof        *kgo.ErrFirstReadEOF
 		header     tls.RecordHeaderError
 		alert      tls.AlertError
 		verify     *tls.CertificateVerificationError
@@ -73,17 +72,24 @@ func hint(err error) string {
 		return hintSASL
 	case errors.Is(err, kerr.UnsupportedSaslMechanism):
 		return "the brokers do not offer this --sasl-mechanism"
+	case errors.Is(err, kerr.ClusterAuthorizationFailed), errors.Is(err, kerr.TopicAuthorizationFailed),
+		errors.Is(err, kerr.GroupAuthorizationFailed), errors.Is(err, kerr.TransactionalIDAuthorizationFailed):
+		return "the brokers refuse this user the operation: check its ACLs"
 	case tlsConnErr:
 		return "TLS: the brokers' certificate does not verify: check --tls-ca-file and --tls-server-name"
 	case errors.As(err, &header):
 		return "TLS: the brokers do not speak TLS on this port: check --tls and --brokers"
 	case errors.As(err, &alert):
 		return "TLS: the brokers refused the handshake: check --tls-cert-file and --tls-key-file"
-	case errors.As(err, &eof):
-		return "the brokers closed the connection at once: TLS or SASL differ from the brokers' (check --tls and --sasl-mechanism)"
 	}
 	return ""
 }
+
+// hintClosed is the hint of connections the brokers keep closing at once
+// (franz-go's ErrFirstReadEOF): what they do to a client without the TLS or
+// SASL they require. A broker that is stopping does it too, so Probe takes
+// it for permanent only when it repeats, and Permanent never does.
+const hintClosed = "the brokers closed the connection at once: TLS or SASL differ from the brokers' (check --tls and --sasl-mechanism)"
 
 // probeAttempt bounds one metadata request of Probe.
 const probeAttempt = 10 * time.Second
@@ -100,6 +106,7 @@ func (c Cluster) Probe(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	defer cl.Close()
+	closed := 0 // attempts that ended in kgo.ErrFirstReadEOF
 	for attempt := 0; ; attempt++ {
 		reqCtx, cancel := context.WithTimeout(ctx, probeAttempt)
 		_, err := kmsg.NewPtrMetadataRequest().RequestWith(reqCtx, cl)
@@ -112,6 +119,13 @@ func (c Cluster) Probe(ctx context.Context, log *slog.Logger) error {
 		}
 		if err = Classify(c.Brokers, err); Permanent(err) {
 			return err
+		}
+		var eof *kgo.ErrFirstReadEOF
+		if errors.As(err, &eof) {
+			if closed++; closed >= 2 {
+				return &Error{Brokers: c.Brokers, Hint: hintClosed, Err: err}
+			}
+			continue // at once: the broker answered, it is not down
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("kafka at %s (%s): %w", strings.Join(c.Brokers, ","), c.Config, err)
