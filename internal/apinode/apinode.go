@@ -44,7 +44,7 @@ type Config struct {
 	// Sizes are the window sizes of the workers; the smallest is the
 	// generator's step.
 	Sizes []window.Size
-	// Grace is the workers' grace (generator.DefaultGrace if zero): the
+	// Grace is the workers' grace (window.DefaultGrace if zero): the
 	// generator gives up likes it could not send before their window
 	// closed.
 	Grace time.Duration
@@ -161,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	s.Handle("GET /{stage}/cluster", clusterview.Handler(kadm.NewClient(admCl), cfg.WorkersGroup, stage, cfg.Standbys))
 	grace := cfg.Grace
 	if grace == 0 {
-		grace = generator.DefaultGrace
+		grace = window.DefaultGrace
 	}
 	audits := auditview.New(auditview.Config{Stage: stage, Registerer: cfg.Registry, MaxAge: cfg.AuditMaxAge, Audit: audit.Config{
 		Brokers: cfg.Brokers, Sizes: cfg.Sizes, Grace: grace, Group: cfg.WorkersGroup, Settle: cfg.AuditSettle, Logger: log,

@@ -46,11 +46,11 @@ func startPipeline(t *testing.T, grace time.Duration, sizes ...string) *pipeline
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range 2 {
-		w, err := worker.New(ctx, worker.Config{
-			Brokers: brokers, ID: fmt.Sprint("w", i), StateDir: filepath.Join(t.TempDir(), fmt.Sprint("w", i)),
-			Policy: pol, SessionTimeout: 2 * time.Second, Logger: testkit.Logger().With("worker", i),
-			Registerer: prometheus.NewRegistry(),
-		})
+		cfg := worker.DefaultConfig()
+		cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, fmt.Sprint("w", i), filepath.Join(t.TempDir(), fmt.Sprint("w", i)), pol
+		cfg.StandbyReplicas, cfg.SessionTimeout, cfg.Logger = 0, 2*time.Second, testkit.Logger().With("worker", i)
+		cfg.Registerer = prometheus.NewRegistry()
+		w, err := worker.New(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
