@@ -140,6 +140,7 @@ func New(cfg Config, v *view.View) *Hub {
 		m:       newMetrics(cfg.Registerer),
 		pending: newCoalescer(),
 		sent:    newMarks(len(sizes)),
+		ready:   cfg.Ready == nil,
 		clients: map[*socketio.Conn]*client{},
 	}
 	h.srv = socketio.NewServer(socketio.Options{

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/counter-dev/counter/internal/apinode/view"
 	"github.com/counter-dev/counter/internal/pipeline/record"
 	"github.com/counter-dev/counter/internal/pipeline/window"
@@ -18,7 +20,7 @@ func (f *fixture) steady() int64 {
 	for {
 		now := time.Now().UnixMilli()
 		w := window.Of(now, ms)
-		if w.End()-now > 10_000 {
+		if w.End()-now > 3_000 {
 			return w.Start
 		}
 		time.Sleep(time.Duration(w.End()-now+10) * time.Millisecond)
@@ -95,8 +97,12 @@ func TestOriginalEventsNeverGoBack(t *testing.T) {
 	// Late final and next count in one flush: the final is not sent.
 	f.apply(0, "w", k+ms, 1, false)
 	c.waitSeq("live_aggregations_1", k, ms, "[v@0=0 w@0=0 v@0=1 v@1=2 w@0=4! v@1=3 w@1=1]")
-	f.hub.Changed([]view.Change{{Size: 0, Video: "v", Start: k}, {Size: 0, Video: "v", Start: k + ms}}) // duplicates
-	f.apply(0, "v", k+ms, 4, false)
+	// Duplicate changes, the late one first, in one call: one flush.
+	if _, res := f.view.Apply(record.Aggregation{Type: "1min", VideoUID: "v", Count: 4,
+		WindowStart: time.UnixMilli(k + ms), WindowEnd: time.UnixMilli(k + 2*ms)}, time.Now()); res != view.Applied {
+		t.Fatalf("apply: %v", res)
+	}
+	f.hub.Changed([]view.Change{{Size: 0, Video: "v", Start: k}, {Size: 0, Video: "v", Start: k + ms}, {Size: 0, Video: "v", Start: k}})
 	c.waitSeq("live_aggregations_1", k, ms, "[v@0=0 w@0=0 v@0=1 v@1=2 w@0=4! v@1=3 w@1=1 v@1=4]")
 
 	// The hour is not held back by the minute.
@@ -114,6 +120,12 @@ func TestOriginalEventsNeverGoBack(t *testing.T) {
 	late.waitSeq("live_aggregations_1", k, ms, "[v@0=15! v@2=1]")
 	late.call(EventRegister, map[string]any{"rooms": []string{"v"}})
 	late.waitSeq("live_aggregations_1", k, ms, "[v@0=15! v@2=1 v@2=1]")
+
+	// Held back: v's final of k, twice (the duplicate change).
+	var m dto.Metric
+	if err := f.hub.m.heldBack.Write(&m); err != nil || m.GetCounter().GetValue() != 2 {
+		t.Fatalf("counter_live_held_back_total %v, want 2 (%v)", m.GetCounter().GetValue(), err)
+	}
 }
 
 // The window events carry every window, the late final of window k after
