@@ -138,10 +138,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.closers = append(n.closers, catalogStore.Close)
 
 	v := view.New(cfg.Sizes, cfg.ViewKeep)
-	n.hub = live.New(live.Config{FlushInterval: cfg.FlushInterval, AllowedOrigins: cfg.CORSOrigins,
+	// The feed tells the hub of changes; the hub sends counts once the
+	// feed has caught up. Neither runs before the end of Start.
+	n.feed = viewfeed.New(viewfeed.Config{Brokers: cfg.Brokers, Logger: log, Registerer: cfg.Registry}, v,
+		func(changes []view.Change) { n.hub.Changed(changes) })
+	n.hub = live.New(live.Config{FlushInterval: cfg.FlushInterval, AllowedOrigins: cfg.CORSOrigins, Ready: n.feed.Ready(),
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, Logger: log, Registerer: cfg.Registry}, v)
 	n.closers = append(n.closers, n.hub.Close)
-	n.feed = viewfeed.New(viewfeed.Config{Brokers: cfg.Brokers, Logger: log, Registerer: cfg.Registry}, v, n.hub.Changed)
 
 	gen, err := generator.Open(ctx, generator.Config{
 		Brokers: cfg.Brokers, Replication: cfg.Replication, StepMs: smallest(cfg.Sizes).Millis, Grace: cfg.Grace, Instance: cfg.Instance,
