@@ -80,6 +80,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	runCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	workerErr := make(chan error, workers) // a worker that stopped for good
+	sups := make([]*supervisor, workers)
 	for i := 0; i < workers; i++ {
 		id := "dev-" + strconv.Itoa(i)
 		cfg := worker.Config{
@@ -87,16 +88,26 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 			CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo, MinFreeDisk: uint64(*reserve), Logger: log,
 			Metrics: worker.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg)),
 		}
+		sup := &supervisor{cfg: cfg, log: log}
+		sups[i] = sup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := (&supervisor{cfg: cfg, log: log}).run(runCtx); err != nil {
+			if err := sup.run(runCtx); err != nil {
 				workerErr <- fmt.Errorf("worker %s: %w", cfg.ID, err)
 			}
 		}()
 	}
 
 	af.group, af.standbys, af.replication, af.grace = worker.DefaultGroup, pf.standbys, spec.Replication, pf.grace
+	af.ready = func() bool { // GET /readyz: every worker has restored its partitions
+		for _, s := range sups {
+			if !s.Ready() {
+				return false
+			}
+		}
+		return true
+	}
 	srv, closeAPI, err := af.start(ctx, brokers, pol.Sizes, reg, log)
 	if err != nil {
 		stopWorkers()
