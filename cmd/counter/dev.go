@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,10 +66,16 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		return err
 	}
 
+	reg := newRegistry()
+	var brokerReady atomic.Bool
+	brokerStart := brokerMetrics(reg, &brokerReady, filepath.Join(dataDir, "broker"))
+	began := time.Now()
 	b, err := broker.Start(broker.Config{Port: kafkaPort, DataDir: filepath.Join(dataDir, "broker"), MinFreeDisk: uint64(*reserve), Logger: log})
 	if err != nil {
 		return err
 	}
+	brokerStart.Set(time.Since(began).Seconds())
+	brokerReady.Store(true)
 	defer b.Close()
 	brokers := b.Addrs()
 	log.Info("embedded broker ready", "addrs", brokers, "data_dir", dataDir)
@@ -76,7 +83,6 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		return err
 	}
 
-	reg := newRegistry()
 	runCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	workerErr := make(chan error, workers) // a worker that stopped for good

@@ -34,7 +34,7 @@ type LikeLimit struct {
 	Now func() time.Time
 }
 
-// DefaultMaxClients is the default of LikeLimit.MaxClients: about 10 MB of
+// DefaultMaxClients is the default of LikeLimit.MaxClients: about 15 MB of
 // buckets.
 const DefaultMaxClients = 100_000
 
