@@ -52,7 +52,7 @@ type apiFlags struct {
 func (a *apiFlags) register(fs *cli.FlagSet) {
 	fs.StringVar(&a.httpAddr, "http-addr", ":3000", "address of the HTTP API")
 	fs.StringVar(&a.stage, "stage", api.DefaultStage, "first path segment of the API routes: /{stage}/videos/...")
-	fs.ListVar(&a.corsOrigins, "cors-origins", []string{"*"}, "browser origins allowed to call the API, comma-separated; * allows any")
+	fs.ListVar(&a.corsOrigins, "cors-origins", []string{"*"}, "browser origins allowed to call the API, comma-separated: exact origins (https://app.example.com), or * for any")
 	fs.DurationVar(&a.produceTimeout, "produce-timeout", ingest.DefaultTimeout, "how long a like request waits for the broker before answering 503")
 	fs.DurationVar(&a.flushInterval, "live-flush-interval", live.DefaultFlushInterval, "shortest time between two Socket.IO pushes of count changes (changes in between are coalesced)")
 	a.http.register(fs)
