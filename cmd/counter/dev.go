@@ -17,6 +17,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/kafka/broker"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -89,11 +90,9 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	sups := make([]*supervisor, workers)
 	for i := 0; i < workers; i++ {
 		id := "dev-" + strconv.Itoa(i)
-		cfg := worker.Config{
-			Brokers: brokers, ID: id, StateDir: filepath.Join(dataDir, "worker-"+id), Policy: pol,
-			CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo, MinFreeDisk: uint64(*reserve), Logger: log,
-			Metrics: worker.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg)),
-		}
+		cfg := pf.workerConfig(brokers, id, filepath.Join(dataDir, "worker-"+id), pol)
+		cfg.DemoInterval, cfg.MinFreeDisk, cfg.Logger = demo, uint64(*reserve), log
+		cfg.Metrics = worker.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg))
 		sup := &supervisor{cfg: cfg, log: log}
 		sups[i] = sup
 		wg.Add(1)
@@ -105,7 +104,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		}()
 	}
 
-	af.group, af.standbys, af.replication, af.grace = worker.DefaultGroup, pf.standbys, spec.Replication, pf.grace
+	af.group, af.standbys, af.replication, af.grace = topics.WorkersGroup, pf.standbys, spec.Replication, pf.grace
 	af.ready = func() bool { // GET /readyz: every worker has restored its partitions
 		for _, s := range sups {
 			if !s.Ready() {
