@@ -10,6 +10,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn/connflags"
 	"github.com/counter-dev/counter/internal/pipeline/catalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/tools/loadgen"
@@ -40,7 +41,7 @@ sent, acknowledged, errors, rate) goes to stderr every second, a summary to
 stdout at the end.`)
 	var (
 		f    loadFlags
-		kf   kafkaconn.Flags
+		kf   connflags.Flags
 		rate int
 		lf   cli.LogFlags
 	)

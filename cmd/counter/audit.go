@@ -12,7 +12,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/apinode/audit"
 	"github.com/counter-dev/counter/internal/cli"
-	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn/connflags"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 )
@@ -107,7 +107,7 @@ dead-lettered by the workers), and compares them with the final:true
 records: one final per (video, window) with likes, equal to the recount.
 It prints the windows checked, matching and drifting, and one line per drift.`)
 	var (
-		kf      kafkaconn.Flags
+		kf      connflags.Flags
 		af      auditFlags
 		asJSON  bool
 		timeout time.Duration

@@ -8,13 +8,14 @@ import (
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/kafka/broker"
 	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn/connflags"
 )
 
 // brokerSecurity are the flags of counter broker that secure it: a SASL
 // user that clients must authenticate as, and a TLS certificate.
 type brokerSecurity struct {
 	user              string
-	password          kafkaconn.Password
+	password          connflags.Password
 	certFile, keyFile string
 }
 

@@ -1,11 +1,11 @@
 // Package kafkaconn holds how the processes connect to a Kafka cluster:
 // TLS (a CA, a client certificate, the server name) and SASL (PLAIN,
 // SCRAM-SHA-256, SCRAM-SHA-512). A Config turns into franz-go options
-// (Opts) that every client of a process is made with (NewClient), Flags
-// registers the command-line flags of a Config, and Probe checks the
-// connection at start-up, telling a failure that retrying cannot mend (a
-// refused password, a certificate that does not verify) from a cluster that
-// is not up yet.
+// (Opts) that every client of a process is made with (NewClient); Probe
+// checks the connection at start-up, telling a failure that retrying cannot
+// mend (a refused password, a certificate that does not verify) from a
+// cluster that is not up yet. Package connflags registers the flags of a
+// Config.
 //
 // The SASL password never leaves the Config in text form: the Config logs
 // and prints without it, and errors name the user, never the password.
@@ -30,6 +30,10 @@ const (
 	ScramSHA256 = "SCRAM-SHA-256"
 	ScramSHA512 = "SCRAM-SHA-512"
 )
+
+// PasswordEnv is the environment variable of the SASL password: the twin
+// of the --sasl-password flag (package connflags).
+const PasswordEnv = "COUNTER_SASL_PASSWORD"
 
 // Mechanisms lists the SASL mechanisms a Config accepts.
 var Mechanisms = []string{Plain, ScramSHA256, ScramSHA512}

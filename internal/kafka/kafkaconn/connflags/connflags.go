@@ -1,4 +1,7 @@
-package kafkaconn
+// Package connflags registers the command-line flags of a Kafka
+// connection (kafkaconn.Config): --brokers, TLS and SASL, and the SASL
+// password flags that counter broker shares.
+package connflags
 
 import (
 	"errors"
@@ -6,14 +9,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 )
-
-// PasswordEnv is the environment variable of the SASL password (the twin of
-// --sasl-password).
-var PasswordEnv = cli.EnvName("sasl-password")
 
 // Password is the SASL password flags: --sasl-password (and its
 // environment variable) or --sasl-password-file. Their default is empty, so
@@ -25,7 +23,7 @@ type Password struct {
 // Register adds --sasl-password and --sasl-password-file to fs; whose
 // says in the help whose password it is.
 func (p *Password) Register(fs *cli.FlagSet, whose string) {
-	fs.StringVar(&p.value, "sasl-password", "", "SASL password of "+whose+"; prefer $"+PasswordEnv+" or --sasl-password-file: a command line is visible to every local user")
+	fs.StringVar(&p.value, "sasl-password", "", "SASL password of "+whose+"; prefer $"+kafkaconn.PasswordEnv+" or --sasl-password-file: a command line is visible to every local user")
 	fs.StringVar(&p.file, "sasl-password-file", "", "file holding the SASL password of "+whose+" (one trailing newline is ignored)")
 }
 
@@ -35,7 +33,7 @@ func (p *Password) Value() (string, error) {
 		return p.value, nil
 	}
 	if p.value != "" {
-		return "", cli.UsageError{Err: errors.New("give the SASL password by --sasl-password (or $" + PasswordEnv + ") or by --sasl-password-file, not both")}
+		return "", cli.UsageError{Err: errors.New("give the SASL password by --sasl-password (or $" + kafkaconn.PasswordEnv + ") or by --sasl-password-file, not both")}
 	}
 	b, err := os.ReadFile(p.file)
 	if err != nil {
@@ -53,7 +51,7 @@ func (p *Password) Value() (string, error) {
 // password.
 type Flags struct {
 	brokers  string
-	conn     Config
+	conn     kafkaconn.Config
 	password Password
 }
 
@@ -66,43 +64,26 @@ func (f *Flags) Register(fs *cli.FlagSet) {
 	fs.StringVar(&f.conn.KeyFile, "tls-key-file", "", "PEM key of --tls-cert-file")
 	fs.StringVar(&f.conn.ServerName, "tls-server-name", "", "name the brokers' certificates must carry (default: the host of each broker address)")
 	fs.BoolVar(&f.conn.InsecureSkipVerify, "tls-insecure-skip-verify", false, "INSECURE, for tests only: accept any broker certificate")
-	fs.StringVar(&f.conn.Mechanism, "sasl-mechanism", "", "SASL mechanism: "+strings.Join(Mechanisms, ", ")+"; empty: no SASL")
+	fs.StringVar(&f.conn.Mechanism, "sasl-mechanism", "", "SASL mechanism: "+strings.Join(kafkaconn.Mechanisms, ", ")+"; empty: no SASL")
 	fs.StringVar(&f.conn.User, "sasl-user", "", "SASL user name")
 	f.password.Register(fs, "--sasl-user")
 }
 
-// Cluster returns the cluster the flags describe.
-func (f *Flags) Cluster() (Cluster, error) {
+// Cluster returns the cluster the flags describe; a bad flag is a
+// cli.UsageError.
+func (f *Flags) Cluster() (kafkaconn.Cluster, error) {
 	brokers, err := cli.BrokerList(f.brokers)
 	if err != nil {
-		return Cluster{}, err
+		return kafkaconn.Cluster{}, err
 	}
 	c := f.conn
 	if c.Password, err = f.password.Value(); err != nil {
-		return Cluster{}, err
+		return kafkaconn.Cluster{}, err
 	}
 	c.TLS = c.TLS || c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.ServerName != "" || c.InsecureSkipVerify
-	if m := canonical(c.Mechanism); m != "" {
-		c.Mechanism = m
-	}
-	opts, err := c.Opts()
+	cluster, err := kafkaconn.NewCluster(brokers, c)
 	if err != nil {
-		return Cluster{}, cli.UsageError{Err: err}
+		return kafkaconn.Cluster{}, cli.UsageError{Err: err}
 	}
-	return Cluster{Brokers: brokers, Opts: opts, Config: c}, nil
-}
-
-// Cluster is a Kafka cluster and how to connect to it.
-type Cluster struct {
-	// Brokers are the seed brokers, host:port.
-	Brokers []string
-	// Opts are the connection options (Config.Opts).
-	Opts []kgo.Opt
-	// Config is what Opts were made of; it logs without the password.
-	Config Config
-}
-
-// NewClient makes a client of the cluster with the client's own opts.
-func (c Cluster) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
-	return NewClient(c.Brokers, c.Opts, opts...)
+	return cluster, nil
 }
