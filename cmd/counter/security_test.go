@@ -26,6 +26,8 @@ type securedBroker struct {
 	// passwordFile; tls its certificates.
 	brokers, password, passwordFile string
 	tls                             testtls.Files
+	// metrics is the URL of its /metrics.
+	metrics string
 }
 
 const saslUser = "counter-app"
@@ -43,7 +45,9 @@ func startSecuredBroker(t *testing.T) *securedBroker {
 		t.Fatal(err)
 	}
 	port := strings.TrimPrefix(b.brokers, "127.0.0.1:")
-	b.proc = start(t, "broker", "--port", port, "--data-dir", filepath.Join(dir, "broker"), "--min-session-timeout", "500ms",
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	b.metrics = "http://" + metricsAddr + "/metrics"
+	b.proc = start(t, "broker", "--port", port, "--data-dir", filepath.Join(dir, "broker"), "--min-session-timeout", "500ms", "--metrics-addr", metricsAddr,
 		"--sasl-user", saslUser, "--sasl-password-file", b.passwordFile, "--tls-cert-file", b.tls.CertFile, "--tls-key-file", b.tls.KeyFile)
 	b.proc.waitLog(t, "broker ready", 20*time.Second)
 	return b
@@ -122,6 +126,7 @@ func TestSecuredClusterCountsExactly(t *testing.T) {
 	exposed := map[string]string{
 		"worker /metrics": get(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)),
 		"API /metrics":    get(t, base+"/metrics"),
+		"broker /metrics": get(t, b.metrics),
 	}
 	for _, cmd := range []string{"worker", "api", "audit", "broker"} {
 		help := exec.Command(binary, cmd, "-h")
