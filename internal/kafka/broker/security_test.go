@@ -136,7 +136,8 @@ func TestTLSIsEnforced(t *testing.T) {
 	wrong.Password = "wrong-pass"
 	refused(t, b.Addrs(), "TLS, wrong password", wrong)
 	// Not checked: TLS to a plaintext listener. Kafka reads the client's
-	// hello as an oversized request and closes the connection (EOF in the
-	// handshake, which kafkaconn takes for permanent); kfake waits for the
-	// rest of that request until the client's 10 s dial timeout.
+	// hello as an oversized request and closes the connection (a closed
+	// handshake, which kafkaconn takes for permanent: its own test); kfake
+	// waits for the rest of that request until the client's 10 s dial
+	// timeout.
 }

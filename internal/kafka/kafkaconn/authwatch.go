@@ -3,6 +3,8 @@ package kafkaconn
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -10,18 +12,37 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// errAuthClosed is the cause Probe ends with when the brokers keep closing
-// the connection in the middle of SASL authentication.
-var errAuthClosed = errors.New("the brokers closed the connection during SASL authentication, twice")
+// The causes Probe ends with when the brokers keep closing the connection
+// in the middle of SASL authentication, or of the TLS handshake.
+var (
+	errAuthClosed      = errors.New("the brokers closed the connection during SASL authentication, twice")
+	errHandshakeClosed = errors.New("the brokers closed the connection during the TLS handshake, twice")
+)
 
 // authWatch is a franz-go hook that notices the brokers closing the
 // connection while the client authenticates: how a broker refuses
 // credentials when it does not answer SASL_AUTHENTICATION_FAILED first (the
 // embedded broker does not), and which franz-go retries like any closed
-// connection. Two such closes end the probe (stop).
+// connection. Two such closes end the probe (stop). With TLS, it also
+// notices the brokers closing the connection during the handshake: how a
+// Kafka listener without TLS answers a TLS client (it reads the hello as an
+// oversized request).
 type authWatch struct {
-	closes atomic.Int32
-	stop   context.CancelCauseFunc
+	tls                bool
+	closes, handshakes atomic.Int32
+	stop               context.CancelCauseFunc
+}
+
+// OnBrokerConnect implements kgo.HookBrokerConnect. A TLS dial fails in the
+// handshake, after the connection was made, with io.EOF or a reset read
+// (the broker closed with the hello unread); one that could not connect
+// fails with a *net.OpError of the dial.
+func (w *authWatch) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	var op *net.OpError
+	closed := errors.Is(err, io.EOF) || (errors.As(err, &op) && op.Op == "read")
+	if w.tls && closed && w.handshakes.Add(1) >= 2 {
+		w.stop(errHandshakeClosed)
+	}
 }
 
 // OnBrokerRead implements kgo.HookBrokerRead.

@@ -52,6 +52,9 @@ func Classify(brokers []string, err error) error {
 // hintSASL is the hint of refused credentials.
 const hintSASL = "SASL authentication failed: check --sasl-mechanism, --sasl-user and the password"
 
+// hintNoTLS is the hint of a TLS client meeting a plaintext listener.
+const hintNoTLS = "TLS: the brokers do not speak TLS on this port: check --tls and --brokers"
+
 // hint says what to check for an error that retrying cannot mend, or ""
 // for any other error.
 func hint(err error) string {
@@ -75,7 +78,7 @@ func hint(err error) string {
 	case tlsConnErr:
 		return "TLS: the brokers' certificate does not verify: check --tls-ca-file and --tls-server-name"
 	case errors.As(err, &header):
-		return "TLS: the brokers do not speak TLS on this port: check --tls and --brokers"
+		return hintNoTLS
 	case errors.As(err, &alert):
 		return "TLS: the brokers refused the handshake: check --tls-cert-file and --tls-key-file"
 	}

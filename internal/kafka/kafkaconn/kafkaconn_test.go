@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -83,5 +84,45 @@ func TestClassify(t *testing.T) {
 	}
 	if kafkaconn.Classify(brokers, nil) != nil {
 		t.Error("nil classified as an error")
+	}
+}
+
+// A TLS client of a plaintext Kafka listener: Kafka reads the hello as an
+// oversized request and closes the connection, the rest of the hello unread
+// (the client's read is reset) or read (it ends). The probe stops at once
+// with a TLS hint rather than retry.
+func TestProbeTLSAgainstPlaintextListener(t *testing.T) {
+	for _, read := range []int{4, 64 << 10} {
+		t.Run(fmt.Sprintf("closed after reading %d bytes", read), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					c.Read(make([]byte, read))
+					c.Close()
+				}
+			}()
+			cluster, err := kafkaconn.NewCluster([]string{ln.Addr().String()}, kafkaconn.Config{TLS: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			began := time.Now()
+			err = cluster.Probe(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if !kafkaconn.Permanent(err) || !strings.Contains(err.Error(), "do not speak TLS") {
+				t.Fatalf("probe: %v, want a permanent error saying the brokers do not speak TLS", err)
+			}
+			if took := time.Since(began); took > 5*time.Second {
+				t.Errorf("took %v", took)
+			}
+		})
 	}
 }

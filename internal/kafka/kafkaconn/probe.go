@@ -22,7 +22,7 @@ const probeAttempt = 10 * time.Second
 func (c Cluster) Probe(ctx context.Context, log *slog.Logger) error {
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	cl, err := c.NewClient(kgo.WithHooks(&authWatch{stop: stop}))
+	cl, err := c.NewClient(kgo.WithHooks(&authWatch{tls: c.Config.TLS, stop: stop}))
 	if err != nil {
 		return err
 	}
@@ -35,8 +35,11 @@ func (c Cluster) Probe(ctx context.Context, log *slog.Logger) error {
 		if err == nil {
 			return nil
 		}
-		if cause := context.Cause(ctx); errors.Is(cause, errAuthClosed) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errAuthClosed):
 			return &Error{Brokers: c.Brokers, Hint: hintSASL, Err: cause}
+		case errors.Is(cause, errHandshakeClosed):
+			return &Error{Brokers: c.Brokers, Hint: hintNoTLS, Err: cause}
 		}
 		if err = Classify(c.Brokers, err); Permanent(err) {
 			return err
