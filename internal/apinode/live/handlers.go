@@ -67,6 +67,7 @@ func (h *Hub) onRegister(c *socketio.Conn, args []json.RawMessage) []any {
 	}
 	h.pushMu.Lock()
 	defer h.pushMu.Unlock()
+	h.noticeReady()
 	var added []string
 	for _, id := range ids {
 		if !slices.Contains(cl.videos, id) {
@@ -135,6 +136,7 @@ func (h *Hub) onConsume(st stream, i int) func(*socketio.Conn, []json.RawMessage
 		}
 		h.pushMu.Lock()
 		defer h.pushMu.Unlock()
+		h.noticeReady()
 		if !cl.consumed[st][i] {
 			for _, id := range cl.videos {
 				if err := h.join(c, st, i, id); err != nil {

@@ -20,8 +20,10 @@
 //
 // Nothing is sent before the view has caught up with the output topics
 // (Config.Ready): a client that registers earlier gets its snapshot then,
-// so a client reconnecting to a restarted instance never sees the partial
-// counts of a view still loading.
+// after its acknowledgement, so a client reconnecting to a restarted
+// instance never sees the partial counts of a view still loading. From
+// the moment Config.Ready is closed, a snapshot comes before the
+// acknowledgement of the event that asked for it.
 //
 // Changes are coalesced per (video, size, window): a flush pushes each one
 // once with its latest count, and flushes happen at most once per
@@ -182,9 +184,10 @@ func (h *Hub) Server() *socketio.Server { return h.srv }
 func (h *Hub) Changed(changes []view.Change) { h.pending.add(changes) }
 
 // Run pushes changes until ctx ends: once Config.Ready is closed, it sends
-// the clients registered meanwhile their snapshots; then a change after a
-// quiet period is pushed at once, and while changes keep coming they are
-// pushed once per FlushInterval.
+// the clients registered meanwhile their snapshots (unless a client's event
+// noticed it first and did); then a change after a quiet period is pushed
+// at once, and while changes keep coming they are pushed once per
+// FlushInterval.
 func (h *Hub) Run(ctx context.Context) {
 	if h.cfg.Ready != nil {
 		select {

@@ -93,20 +93,30 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 // the server's URL and how to close it.
 func newFixtureOn(t *testing.T, cfg Config, serve func(http.Handler) (string, func())) *fixture {
 	t.Helper()
-	sizes := []window.Size{window.NewSize(60_000), window.NewSize(3_600_000)}
-	v := view.New(sizes, 2)
-	cfg.Logger = testkit.Logger()
-	h := New(cfg, v)
-	url, closeServer := serve(h.Handler())
+	f := newIdleFixture(t, cfg, serve)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		h.Run(ctx)
+		f.hub.Run(ctx)
 		close(done)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
+	})
+	return f
+}
+
+// newIdleFixture is newFixtureOn without Run: nothing is pushed, and the
+// hub does not see Config.Ready close by itself.
+func newIdleFixture(t *testing.T, cfg Config, serve func(http.Handler) (string, func())) *fixture {
+	t.Helper()
+	sizes := []window.Size{window.NewSize(60_000), window.NewSize(3_600_000)}
+	v := view.New(sizes, 2)
+	cfg.Logger = testkit.Logger()
+	h := New(cfg, v)
+	url, closeServer := serve(h.Handler())
+	t.Cleanup(func() {
 		h.Close()
 		closeServer()
 	})

@@ -2,6 +2,8 @@ package live
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -189,4 +191,36 @@ func TestNothingSentBeforeTheViewIsReady(t *testing.T) {
 	f.apply(0, "v", k, 5, false)
 	c.waitSeq("live_aggregations_1", k, ms, "[v@0=4 v@0=5]")
 	c.waitSeq("live_windows_1min", k, ms, "[v@0=4 v@0=5]")
+}
+
+// Once the view is complete (Config.Ready closed), a client's snapshots
+// come before its acknowledgements even if Run has not noticed yet (here:
+// it does not run), as a client registering after GET /readyz answered 200
+// expects; it then gets each snapshot once.
+func TestSnapshotsOnceTheViewIsReadyBeforeRunNotices(t *testing.T) {
+	ready := make(chan struct{})
+	f := newIdleFixture(t, Config{Ready: ready}, func(h http.Handler) (string, func()) {
+		ts := httptest.NewServer(h)
+		return ts.URL, ts.Close
+	})
+	k := f.steady()
+	ms := f.sizes[0].Millis
+	f.apply(0, "v", k, 3, false)
+	early := f.dial()
+	early.call(EventRegister, map[string]any{"rooms": []string{"v"}})
+	early.call("consume_1_min_aggregations")
+	close(ready)
+	c := f.dial()
+	c.call(EventRegister, map[string]any{"rooms": []string{"v"}})
+	c.call("consume_1_min_aggregations")
+	c.call("consume_windows_1min")
+	if got := c.seq("live_aggregations_1", k, ms); fmt.Sprint(got) != "[v@0=3]" {
+		t.Errorf("live_aggregations_1 before the acknowledgement: %v", got)
+	}
+	if got := c.seq("live_windows_1min", k, ms); fmt.Sprint(got) != "[v@0=3]" {
+		t.Errorf("live_windows_1min before the acknowledgement: %v", got)
+	}
+	// The client that registered before the view was complete got its
+	// snapshot when the hub noticed.
+	early.waitSeq("live_aggregations_1", k, ms, "[v@0=3]")
 }

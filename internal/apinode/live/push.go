@@ -17,6 +17,28 @@ import (
 func (h *Hub) becomeReady() {
 	h.pushMu.Lock()
 	defer h.pushMu.Unlock()
+	h.becomeReadyLocked()
+}
+
+// noticeReady makes the hub ready if Config.Ready is closed and Run has
+// not noticed yet, so that a client's event handled after the view
+// completed gets its snapshot before its acknowledgement, however late the
+// scheduler runs Run. Handlers call it before they change the client's
+// state: the snapshots becomeReady sends are those the client was due
+// until then. The caller holds pushMu.
+func (h *Hub) noticeReady() {
+	if h.ready {
+		return
+	}
+	select {
+	case <-h.cfg.Ready:
+		h.becomeReadyLocked()
+	default:
+	}
+}
+
+// becomeReadyLocked is becomeReady; the caller holds pushMu.
+func (h *Hub) becomeReadyLocked() {
 	if h.ready {
 		return
 	}
