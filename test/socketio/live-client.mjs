@@ -13,18 +13,24 @@
 //              then register their rooms and consume the sizes again, as a
 //              page does; each reconnection prints "RECONNECTED <client> <n>"
 //
-// The script connects every socket, checks the Socket.IO contract (acks,
-// snapshots at registration, refused input), prints "READY", records every
-// event until a line "DONE" arrives on stdin, then prints "RESULT <json>"
-// with what each socket received, and exits 0. Events after READY carry
-// "conn", the number of the connection (0, then 1 after the first
-// reconnection...). Any broken expectation exits 1 with the reason on
+// The script connects every socket, checks the refusal of bad input and
+// prints "CONNECTED"; on a line "SUBSCRIBE" on stdin, it registers the
+// rooms and sizes of every socket, checks the Socket.IO contract (acks,
+// snapshots at registration) and prints "READY" (so a Go test can send
+// likes between the slow start of node and the registration); it records
+// every event until a line "DONE" arrives on stdin, then prints
+// "RESULT <json>" with what each socket received, and exits 0. Events after
+// READY carry "conn", the number of the connection (0, then 1 after the
+// first reconnection...). Any broken expectation exits 1 with the reason on
 // stderr.
 import assert from "node:assert/strict";
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
 
 const TIMEOUT = 10000;
+// LATE_TIMEOUT bounds the wait for the snapshots of a reconnection: an
+// instance that restarts sends them once its view has loaded.
+const LATE_TIMEOUT = 20000;
 const cfg = JSON.parse(process.env.LIVE_CONFIG ?? "{}");
 assert.ok(cfg.clients?.length > 0 && cfg.rooms?.length > 0 && cfg.windows?.length > 0, "LIVE_CONFIG incomplete");
 const liveEvents = new Set(cfg.windows.flatMap((w) => [w.live, w.windows]));
@@ -78,46 +84,107 @@ async function checkRefusals(url) {
   s.close();
 }
 
+// ask emits event with payload and resolves with the acknowledgement and
+// what atAck() returned when it arrived, before the packets after it (with
+// long-polling, several packets come in one response, all handled before
+// an await resumes).
+function ask(socket, event, payload, atAck = () => undefined) {
+  return new Promise((resolve, reject) => {
+    socket.timeout(TIMEOUT).emit(event, payload, (err, res) => (err ? reject(err) : resolve([res, atAck()])));
+  });
+}
+
+// until resolves once cond() holds, checked now and whenever a live event is
+// recorded (waiters holds the checks), or rejects after ms.
+function until(waiters, cond, what, ms) {
+  if (cond()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      waiters.delete(check);
+      reject(new Error(`${what}: not received in ${ms} ms`));
+    }, ms);
+    const check = () => {
+      if (!cond()) return;
+      clearTimeout(timer);
+      waiters.delete(check);
+      resolve();
+    };
+    waiters.add(check);
+  });
+}
+
 // subscribe registers the rooms and consumes every window size, both
-// streams, and checks the snapshots, which come before the acks: for the
-// original events one per room, for the window events one or two per room
-// (the last closed window, if any, and the current one). got(event) returns
-// what the socket received of event since subscribe began.
-async function subscribe(socket, i, got) {
-  const ack = await socket.timeout(TIMEOUT).emitWithAck("register_room", { rooms: cfg.rooms });
-  assert.deepEqual(ack.rooms, [...cfg.rooms].sort(), `client ${i} register ack`);
+// streams, and checks the snapshots: for the original events one per room,
+// for the window events one or two per room (the last closed window, if
+// any, and the current one). got(event) returns what the socket received of
+// event since subscribe began. The snapshots come before the
+// acknowledgements once the server's view is complete. A reconnection
+// passes wait(cond, what), which waits until cond() holds: the restarted
+// instance may still be loading its view, and then acknowledges without a
+// snapshot, which it sends once the view is complete, followed at once by
+// live counts; those late snapshots are waited for, and only their rooms
+// are checked (checkClient in Go checks that no count goes back). With
+// wait null, a missing snapshot fails at once.
+async function subscribe(socket, i, got, wait) {
   const rooms = [...cfg.rooms].sort();
+  const [ack] = await ask(socket, "register_room", { rooms: cfg.rooms });
+  assert.deepEqual(ack.rooms, rooms, `client ${i} register ack`);
+  const ids = (event) => got(event).map((p) => p.id);
+  // snapshot consumes and returns the ids of the snapshot of event.
+  const snapshot = async (consume, event) => {
+    const [, atAck] = await ask(socket, consume, {}, () => ids(event));
+    if (!wait || atAck.length > 0) return atAck;
+    const every = () => new Set(ids(event)).size === rooms.length; // only rooms get events
+    await wait(every, `client ${i} snapshot of ${event}`);
+    return [...new Set(ids(event))];
+  };
   for (const w of cfg.windows) {
-    await socket.timeout(TIMEOUT).emitWithAck(w.consume, {});
-    assert.deepEqual(got(w.live).map((p) => p.id).sort(), rooms, `client ${i} snapshot of ${w.live}`);
-    await socket.timeout(TIMEOUT).emitWithAck(w.consume_windows, {});
-    const ids = got(w.windows).map((p) => p.id);
-    assert.deepEqual([...new Set(ids)].sort(), rooms, `client ${i} snapshot of ${w.windows}`);
-    assert.ok(ids.length <= 2 * rooms.length, `client ${i} snapshot of ${w.windows}: ${ids}`);
+    const live = await snapshot(w.consume, w.live);
+    assert.deepEqual(live.sort(), rooms, `client ${i} snapshot of ${w.live}`);
+    const windows = await snapshot(w.consume_windows, w.windows);
+    assert.deepEqual([...new Set(windows)].sort(), rooms, `client ${i} snapshot of ${w.windows}`);
+    assert.ok(windows.length <= 2 * rooms.length, `client ${i} snapshot of ${w.windows}: ${windows}`);
   }
 }
 
 async function main() {
+  const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+  const line = async (want) => {
+    for (;;) {
+      const { value, done } = await stdin.next();
+      if (done) throw new Error(`stdin ended before ${want}`);
+      if (value.trim() === want) return;
+    }
+  };
   const sockets = [];
   for (const [i, c] of cfg.clients.entries()) {
     const socket = await connect(c.url, c.transports);
     assert.equal(socket.io.engine.transport.name, c.transports[0], `client ${i} transport`);
     const rec = { transport: socket.io.engine.transport.name, url: c.url, snapshots: {}, events: [], ready: false, conn: 0 };
+    const waiters = new Set();
     socket.onAny((event, payload) => {
       if (!liveEvents.has(event)) return;
       checkPayload(event, payload);
       assert.ok(cfg.rooms.includes(payload.id), `client ${i} got ${event} for ${payload.id}, not one of its rooms`);
       if (rec.ready) rec.events.push({ event, conn: rec.conn, ...payload });
       else (rec.snapshots[event] ??= []).push(payload);
+      for (const check of waiters) check();
     });
-    await subscribe(socket, i, (event) => rec.snapshots[event] ?? []);
+    sockets.push({ i, socket, rec, waiters });
+  }
+  await checkRefusals(cfg.clients[0].url);
+  console.log("CONNECTED");
+  await line("SUBSCRIBE");
+  for (const { i, socket, rec, waiters } of sockets) {
+    await subscribe(socket, i, (event) => rec.snapshots[event] ?? [], null);
     // After a reconnection (the first "connect" is over), register again.
     socket.on("connect", () => {
       rec.conn++;
       const n = rec.conn;
       const from = rec.events.length;
       const got = (event) => rec.events.slice(from).filter((e) => e.event === event && e.conn === n);
-      subscribe(socket, i, got).then(
+      const wait = (cond, what) => until(waiters, cond, what, LATE_TIMEOUT);
+      subscribe(socket, i, got, wait).then(
         () => console.log(`RECONNECTED ${i} ${n}`),
         (err) => {
           console.error(`client ${i} reconnection ${n}: ${err?.stack ?? err}`);
@@ -125,16 +192,11 @@ async function main() {
         },
       );
     });
-    sockets.push({ socket, rec });
   }
-  await checkRefusals(cfg.clients[0].url);
   for (const { rec } of sockets) rec.ready = true;
   console.log("READY");
 
-  const lines = createInterface({ input: process.stdin });
-  for await (const line of lines) {
-    if (line.trim() === "DONE") break;
-  }
+  await line("DONE");
   for (const { socket, rec } of sockets) {
     assert.equal(socket.connected, true, `client on ${rec.url} disconnected`);
     socket.close();
