@@ -70,8 +70,7 @@ func TestSocketIOClientsGetLiveCounts(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	p.waitFinals(want)
-	time.Sleep(300 * time.Millisecond) // the last pushes
-	results := nc.finish()
+	results := nc.finish(p.pol.Sizes, want, []string{roomA, roomB})
 	if len(results) != 2 || results[0].Transport != "websocket" || results[1].Transport != "polling" {
 		t.Fatalf("clients: %+v", results)
 	}
@@ -457,8 +456,7 @@ func TestTwoInstances(t *testing.T) {
 			t.Errorf("%s: %d likes in the ingestion topic, want %d", id, sent[id], total)
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
-	results := nc.finish()
+	results := nc.finish(p.pol.Sizes, want, rooms)
 	var finals []map[testkit.Key]uint64
 	for _, r := range results {
 		finals = append(finals, checkClient(t, r, p.pol, want, rooms))

@@ -380,9 +380,37 @@ func (nc *nodeClients) expect(prefix string, timeout time.Duration) string {
 	}
 }
 
-// finish tells the script to stop and returns what its sockets received.
-func (nc *nodeClients) finish() []clientResult {
+// finish waits until every socket received the final of the last window
+// of want of each video of rooms and size (the last record of the (video,
+// size) in the output topics, so the finals of its earlier windows were
+// pushed before), then tells the script to stop and returns what its
+// sockets received.
+func (nc *nodeClients) finish(sizes []window.Size, want map[testkit.Key]uint64, rooms []string) []clientResult {
 	nc.t.Helper()
+	event := map[string]string{} // size label → window event
+	for _, s := range sizes {
+		event[s.Label] = live.WindowsEvent(s)
+	}
+	type final struct {
+		Event string `json:"event"`
+		ID    string `json:"id"`
+		Start int64  `json:"start"`
+	}
+	last := map[[2]string]int64{} // size label, video → start of its last window in want
+	for k := range want {
+		if i := [2]string{k.Type, k.Video}; contains(rooms, k.Video) && (last[i] == 0 || k.Start > last[i]) {
+			last[i] = k.Start
+		}
+	}
+	var finals []final
+	for i, start := range last {
+		finals = append(finals, final{event[i[0]], i[1], start})
+	}
+	b, _ := json.Marshal(finals)
+	if _, err := fmt.Fprintf(nc.stdin, "AWAIT %s\n", b); err != nil {
+		nc.t.Fatal(err)
+	}
+	nc.expect("RECEIVED", 30*time.Second)
 	if _, err := io.WriteString(nc.stdin, "DONE\n"); err != nil {
 		nc.t.Fatal(err)
 	}

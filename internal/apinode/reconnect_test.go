@@ -46,8 +46,7 @@ func TestSocketIOClientsReconnectAfterRestart(t *testing.T) {
 	}
 	like(again, 10)
 	p.waitFinals(want)
-	time.Sleep(300 * time.Millisecond) // the last pushes
-	results := nc.finish()
+	results := nc.finish(p.pol.Sizes, want, rooms)
 	for _, r := range results {
 		reconnected := false
 		for _, e := range r.Events {

@@ -19,7 +19,10 @@
 // snapshots at registration) and prints "READY" (so a Go test can send
 // likes between the slow start of node and the registration); it records
 // every event until a line "DONE" arrives on stdin, then prints
-// "RESULT <json>" with what each socket received, and exits 0. Events after
+// "RESULT <json>" with what each socket received, and exits 0. A line
+// "AWAIT <json>", [{event, id, start}] (start in Unix ms), makes it wait
+// until every socket received a final window event of each, and print
+// "RECEIVED". Events after
 // READY carry "conn", the number of the connection (0, then 1 after the
 // first reconnection...). Any broken expectation exits 1 with the reason on
 // stderr.
@@ -149,12 +152,10 @@ async function subscribe(socket, i, got, wait) {
 
 async function main() {
   const stdin = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
-  const line = async (want) => {
-    for (;;) {
-      const { value, done } = await stdin.next();
-      if (done) throw new Error(`stdin ended before ${want}`);
-      if (value.trim() === want) return;
-    }
+  const line = async () => {
+    const { value, done } = await stdin.next();
+    if (done) throw new Error("stdin ended before DONE");
+    return value.trim();
   };
   const sockets = [];
   for (const [i, c] of cfg.clients.entries()) {
@@ -174,7 +175,7 @@ async function main() {
   }
   await checkRefusals(cfg.clients[0].url);
   console.log("CONNECTED");
-  await line("SUBSCRIBE");
+  while ((await line()) !== "SUBSCRIBE");
   for (const { i, socket, rec, waiters } of sockets) {
     await subscribe(socket, i, (event) => rec.snapshots[event] ?? [], null);
     // After a reconnection (the first "connect" is over), register again.
@@ -196,7 +197,15 @@ async function main() {
   for (const { rec } of sockets) rec.ready = true;
   console.log("READY");
 
-  await line("DONE");
+  for (let l = await line(); l !== "DONE"; l = await line()) {
+    if (!l.startsWith("AWAIT ")) continue;
+    const finals = JSON.parse(l.slice("AWAIT ".length));
+    for (const { i, rec, waiters } of sockets) {
+      const has = (f) => rec.events.some((e) => e.final && e.event === f.event && e.id === f.id && Date.parse(e.window_start) === f.start);
+      await until(waiters, () => finals.every(has), `client ${i}: finals ${JSON.stringify(finals.filter((f) => !has(f)))}`, LATE_TIMEOUT);
+    }
+    console.log("RECEIVED");
+  }
   for (const { socket, rec } of sockets) {
     assert.equal(socket.connected, true, `client on ${rec.url} disconnected`);
     socket.close();
