@@ -18,6 +18,7 @@ import (
 	"github.com/counter-dev/counter/internal/apinode/ingest"
 	"github.com/counter-dev/counter/internal/apinode/live"
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/worker"
 )
@@ -125,7 +126,8 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := af.check(); err != nil {
 		return err
 	}
-	if _, err := ensureTopics(ctx, list, sizes, spec, log); err != nil {
+	spec, _, err = ensureTopics(ctx, list, append(topics.Pipeline(sizes), apinode.Topics()...), spec, log)
+	if err != nil {
 		return err
 	}
 	af.replication = spec.Replication

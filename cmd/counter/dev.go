@@ -14,8 +14,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/counter-dev/counter/internal/apinode"
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/kafka/broker"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -72,7 +74,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	defer b.Close()
 	brokers := b.Addrs()
 	log.Info("embedded broker ready", "addrs", brokers, "data_dir", dataDir)
-	if _, err := ensureTopics(ctx, brokers, pol.Sizes, spec, log); err != nil {
+	if spec, _, err = ensureTopics(ctx, brokers, append(topics.Pipeline(pol.Sizes), apinode.Topics()...), spec, log); err != nil {
 		return err
 	}
 

@@ -33,6 +33,14 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"dev"}, map[string]string{"COUNTER_GRACE": "soon"}, 2, "COUNTER_GRACE"},
 		{[]string{"worker", "--brokers", "nohostport"}, nil, 2, "not host:port"},
 		{[]string{"api", "--partitions", "0"}, nil, 2, "--partitions 0"},
+		{[]string{"topics", "-h"}, nil, 0, "COUNTER_MIN_INSYNC_REPLICAS"},
+		{[]string{"topics"}, nil, 2, "want an action: counter topics create|describe"},
+		{[]string{"topics", "list"}, nil, 2, "want an action"},
+		{[]string{"topics", "create", "--replication-factor", "1", "--min-insync-replicas", "2"}, nil, 2, "--min-insync-replicas 2 exceeds --replication-factor 1"},
+		{[]string{"worker", "--replication-factor", "-1"}, nil, 2, "--replication-factor -1"},
+		{[]string{"broker", "--listen", "0.0.0.0:70000"}, nil, 2, "--listen \"0.0.0.0:70000\": port out of range"},
+		{[]string{"broker", "--listen", ":9094"}, nil, 2, "--listen has no host"},
+		{[]string{"broker", "--nodes", "0"}, nil, 2, "--nodes 0: want 1 to 16"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

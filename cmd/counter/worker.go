@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -71,7 +72,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if stateDir == "" {
 		stateDir = filepath.Join("data", "worker-"+id)
 	}
-	if _, err := ensureTopics(ctx, list, pol.Sizes, spec, log); err != nil {
+	if _, _, err := ensureTopics(ctx, list, topics.Pipeline(pol.Sizes), spec, log); err != nil {
 		return err
 	}
 	reg := newRegistry()
