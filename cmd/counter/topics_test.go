@@ -10,21 +10,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/kafka/broker"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/testkit"
 )
 
 // startCluster starts an in-memory embedded broker of n nodes.
-func startCluster(t *testing.T, n int) string {
-	t.Helper()
-	b, err := broker.Start(broker.Config{Nodes: n, MinSessionTimeout: 100 * time.Millisecond, Logger: testkit.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return strings.Join(b.Addrs(), ",")
-}
+func startCluster(t *testing.T, n int) string { return strings.Join(testkit.StartCluster(t, n), ",") }
 
 func runTopicsCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()

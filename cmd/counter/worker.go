@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/disk/dirlock"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/worker"
 )
@@ -82,7 +83,13 @@ Workers in the same --group share the partitions; each needs its own --id and --
 		SessionTimeout: session, Logger: log, Registerer: reg,
 	}
 	cfg.Metrics = worker.NewMetrics(reg) // kept across restarts
-	sup := &supervisor{cfg: cfg, log: log, giveUp: workerGiveUp}
+	// A state dir in use says so at once, before the wait for the id.
+	if l, err := dirlock.Acquire(stateDir); err != nil {
+		return fmt.Errorf("worker state dir: %w", err)
+	} else if err := l.Release(); err != nil {
+		return err
+	}
+	sup := &supervisor{cfg: cfg, log: log, giveUp: workerGiveUp, checkID: true}
 	if metricsAddr != "" {
 		srv := &http.Server{Addr: metricsAddr, Handler: opsHandler(reg, sup.Ready), ReadHeaderTimeout: 5 * time.Second}
 		go serveOps(srv, log)
