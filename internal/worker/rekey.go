@@ -193,7 +193,7 @@ func (w *Worker) tick(ctx context.Context, t *txn) error {
 		if err := w.begin(t); err != nil {
 			return err
 		}
-		mark := record.AppendMark(nil, record.Mark{Source: p, Sources: nSources, Watermark: wm})
+		mark := record.AppendMark(nil, watermark.Mark{Source: p, Sources: nSources, Watermark: wm})
 		for q := int32(0); q < nPart; q++ {
 			w.sess.Produce(ctx, &kgo.Record{
 				Topic:     topics.Partitioned,
@@ -295,12 +295,12 @@ func (w *Worker) groupPositions(ctx context.Context) (kadm.OffsetResponses, erro
 // same transaction as the like), so a change of owner neither repeats nor
 // skips a tick, and a fenced former owner cannot send one too.
 func (w *Worker) demo(ctx context.Context, t *txn) error {
-	tk := w.tasks[0]
-	if w.cfg.DemoInterval <= 0 || tk == nil {
+	o := w.tasks[0]
+	if w.cfg.DemoInterval <= 0 || o == nil {
 		return nil
 	}
 	k := time.Now().UnixMilli() / w.cfg.DemoInterval.Milliseconds()
-	if k <= tk.demoTick {
+	if k <= o.demoTick {
 		return nil
 	}
 	if err := w.begin(t); err != nil {

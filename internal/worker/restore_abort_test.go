@@ -202,8 +202,10 @@ func checkModel(t *testing.T, want changelogModel, brokers []string) map[int32]i
 // its store is closed when the test ends.
 func restoreWorker(t testing.TB, brokers []string, dir string) *Worker {
 	t.Helper()
-	w, err := New(context.Background(), Config{Brokers: brokers, ID: "restorer", StateDir: dir,
-		Policy: testkit.Policy(t, time.Second, "1m"), Logger: testkit.Logger(), Registerer: prometheus.NewRegistry()})
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, "restorer", dir, testkit.Policy(t, time.Second, "1m")
+	cfg.StandbyReplicas, cfg.Logger, cfg.Registerer = 0, testkit.Logger(), prometheus.NewRegistry()
+	w, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +220,7 @@ func restoreWorker(t testing.TB, brokers []string, dir string) *Worker {
 
 // restoreWithin restores every partition with w, failing the test if that
 // takes longer than d (a restore waiting for records that never come).
-func restoreWithin(t testing.TB, w *Worker, parts int32, d time.Duration) map[int32]*task {
+func restoreWithin(t testing.TB, w *Worker, parts int32, d time.Duration) map[int32]*owned {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -329,7 +331,7 @@ func TestRestoreIgnoresAbortedTransactions(t *testing.T) {
 	t.Run("standby", func(t *testing.T) { // a standby tailing the changelog
 		w := restoreWorker(t, brokers, dirs["standby"])
 		tailUntil(t, w, ends, 30*time.Second)
-		tasks := map[int32]*task{}
+		tasks := map[int32]*owned{}
 		for p := range int32(parts) {
 			tk, err := w.loadTask(p, 0, 0)
 			if err != nil {
@@ -458,7 +460,7 @@ func TestRestoreFinishesOnAnInvisibleTail(t *testing.T) {
 	t.Run("standby", func(t *testing.T) {
 		w := restoreWorker(t, brokers, filepath.Join(t.TempDir(), "standby"))
 		tailUntil(t, w, ends, 20*time.Second)
-		tasks := map[int32]*task{}
+		tasks := map[int32]*owned{}
 		for p := range int32(parts) {
 			tk, err := w.loadTask(p, 0, 0)
 			if err != nil {
