@@ -89,8 +89,8 @@ func TestStaticWorkerRestartsAtOnceAfterACrash(t *testing.T) {
 	if len(again.logs("a member of the group already has this worker's id: waiting for its session to expire (a run that crashed) or refusing to start (another live worker with the same --id)")) > 0 {
 		t.Errorf("the restarted static member waited for its own slot")
 	}
-	if took > 6*time.Second {
-		t.Errorf("ready after %v, want well within the session timeout (8s)", took)
+	if took > 8*time.Second { // a wait for the slot would take 8s + 2s
+		t.Errorf("ready after %v, want within the session timeout (8s)", took)
 	}
 	t.Logf("static worker restarted after SIGKILL ready after %v", took.Round(time.Millisecond))
 }
