@@ -99,15 +99,24 @@ func TestStaticWorkerRestartsAtOnceAfterACrash(t *testing.T) {
 // machine look like a restart to each other: the second takes the slot
 // over, and the first, fenced, stops with the duplicate error instead of
 // fencing it back.
+//
+// Without input (no transaction in flight), the first one learns it from
+// its group membership (FENCED_INSTANCE_ID) rather than from its producer.
 func TestFencedWorkerStopsForALiveDuplicate(t *testing.T) {
-	c := newCluster(t, "--windows", "2s", "--partitions", "2", "--session-timeout", "2s", "--demo-interval", "200ms")
+	for _, demo := range []string{"0", "200ms"} {
+		t.Run("demo-interval="+demo, func(t *testing.T) { fencedWorkerStops(t, demo) })
+	}
+}
+
+func fencedWorkerStops(t *testing.T, demo string) {
+	c := newCluster(t, "--windows", "2s", "--partitions", "2", "--session-timeout", "2s", "--demo-interval", demo)
 	ops := opsAddr(t)
 	first := c.startWorker("twin", "--instance-id", "twin", "--metrics-addr", ops)
 	waitReady(t, first, ops, 30*time.Second)
 	ops2 := opsAddr(t)
 	began := time.Now()
 	second := start(t, "worker", "--brokers", c.brokers, "--id", "twin", "--instance-id", "twin", "--state-dir", filepath.Join(c.dir, "twin-again"),
-		"--windows", "2s", "--partitions", "2", "--session-timeout", "2s", "--demo-interval", "200ms", "--metrics-addr", ops2)
+		"--windows", "2s", "--partitions", "2", "--session-timeout", "2s", "--demo-interval", demo, "--metrics-addr", ops2)
 	code, log := first.exited(t, 30*time.Second)
 	if code != 1 || !strings.Contains(log, "another worker with --id twin is running") {
 		t.Fatalf("first worker: exit %d, want 1 and the duplicate error:\n%s", code, tail(log, 20))
