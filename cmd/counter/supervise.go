@@ -103,6 +103,6 @@ func (s *supervisor) waitForID(ctx context.Context, fenced bool) error {
 	}
 	defer cl.Close()
 	return idguard.Wait(ctx, kadm.NewClient(cl), idguard.Config{
-		Group: s.cfg.Group, ID: s.cfg.ID, InstanceID: s.cfg.InstanceID, SessionTimeout: s.cfg.SessionTimeout, Logger: s.log,
+		Group: s.cfg.Group, ID: s.cfg.ID, SessionTimeout: s.cfg.SessionTimeout, Logger: s.log,
 	}, fenced)
 }

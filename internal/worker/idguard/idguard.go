@@ -6,20 +6,28 @@
 // moment ago until its session expires, so the rule is:
 //
 //   - A member of the workers' group with this worker's client id
-//     (counter-worker-<id>) that has this worker's static instance id and
-//     connects from an address of this machine is this worker's own slot,
-//     kept by static membership across a restart: the worker starts at
-//     once, and its join takes the slot over.
-//   - Any other member with this client id is either a previous run that
-//     crashed (its session has not expired yet) or another live worker: the
-//     worker waits for it to leave the group, up to its session timeout
-//     plus a margin. A crashed run's session expires by then (its
-//     partitions were held until then anyway); a member still there is
-//     live, and the worker refuses to start with a DuplicateError.
-//   - After its producer was fenced while running, a worker takes no
-//     shortcut: any member with its client id is waited for, so that of two
-//     live workers with the same static instance id on one machine (which
-//     look like a restart to each other), the fenced one stops.
+//     (counter-worker-<id>) that connects from an address of this machine
+//     is taken for this worker's previous run: a restart after a crash (its
+//     session not expired yet) or a stop (static membership keeps the
+//     slot). The worker starts at once. Should it be another live worker
+//     on this machine instead (with another state dir: the same one is
+//     refused by its lock), that one is fenced by this start and stops
+//     with a DuplicateError (the last rule).
+//   - A member with this client id from another machine is either a run
+//     that crashed there (a rescheduled pod) or another live worker: the
+//     worker waits for it to leave the group. In a stable group, a crashed
+//     run's session expires within the session timeout; a member still
+//     there after the group has been stable for the session timeout plus a
+//     margin is live, and the worker refuses to start with a
+//     DuplicateError. While the group rebalances (other workers joining or
+//     leaving), a crashed member can stay listed until the rebalance
+//     timeout ends the rebalance without it, so the worker waits on, up to
+//     the rebalance timeout more. Its partitions were held until then
+//     anyway: nothing is lost by waiting.
+//   - After its producer was fenced (or its static slot taken) while
+//     running, a worker takes no shortcut: any member with its client id is
+//     waited for the same way, so that of two live workers with the same
+//     id on one machine, the one the other fenced stops.
 package idguard
 
 import (
@@ -41,11 +49,15 @@ import (
 type Config struct {
 	// Group is the workers' consumer group.
 	Group string
-	// ID is the worker id; InstanceID its static membership id, if any.
-	ID, InstanceID string
+	// ID is the worker id.
+	ID string
 	// SessionTimeout is the workers' session timeout: how long the
-	// session of a crashed run may outlive it.
+	// session of a crashed run may outlive it in a stable group.
 	SessionTimeout time.Duration
+	// RebalanceTimeout is the workers' rebalance timeout: how long a
+	// rebalance may keep a crashed member listed (DefaultRebalanceTimeout
+	// if zero).
+	RebalanceTimeout time.Duration
 	// Poll is how often the group is described while waiting (250ms if
 	// zero).
 	Poll time.Duration
@@ -55,6 +67,10 @@ type Config struct {
 	// Logger receives the waiting notice; slog.Default() if nil.
 	Logger *slog.Logger
 }
+
+// DefaultRebalanceTimeout is the workers' rebalance timeout (franz-go's
+// default, which they keep).
+const DefaultRebalanceTimeout = time.Minute
 
 // DuplicateError says another live worker uses the same id.
 type DuplicateError struct {
@@ -78,11 +94,14 @@ func Fenced(err error) bool {
 
 // Wait returns nil once no other live member of the group uses cfg.ID (see
 // the package comment; strict after a fence), a *DuplicateError if one stays
-// past the session timeout and a margin, or the error of describing the
-// group.
+// in the group while it is stable for the session timeout and a margin (or
+// past the rebalance timeout more), or the error of describing the group.
 func Wait(ctx context.Context, adm *kadm.Client, cfg Config, strict bool) error {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 250 * time.Millisecond
+	}
+	if cfg.RebalanceTimeout <= 0 {
+		cfg.RebalanceTimeout = DefaultRebalanceTimeout
 	}
 	if cfg.LocalHost == nil {
 		cfg.LocalHost = machineIP
@@ -91,16 +110,18 @@ func Wait(ctx context.Context, adm *kadm.Client, cfg Config, strict bool) error 
 		cfg.Logger = slog.Default()
 	}
 	began := time.Now()
-	deadline := began.Add(cfg.SessionTimeout + max(2*time.Second, cfg.SessionTimeout/5))
+	settle := cfg.SessionTimeout + max(2*time.Second, cfg.SessionTimeout/5)
+	deadline := began.Add(settle + cfg.RebalanceTimeout)
+	var stableSince time.Time // since when the group has been seen stable
 	logged := false
 	for {
-		members, err := sameID(ctx, adm, cfg)
+		state, members, err := sameID(ctx, adm, cfg)
 		if err != nil {
 			return err
 		}
 		others := members[:0]
 		for _, m := range members {
-			if strict || !ownSlot(m, cfg) {
+			if strict || !fromThisMachine(m, cfg) {
 				others = append(others, m)
 			}
 		}
@@ -108,12 +129,18 @@ func Wait(ctx context.Context, adm *kadm.Client, cfg Config, strict bool) error 
 			return nil
 		}
 		m := others[0]
-		if !time.Now().Before(deadline) {
+		now := time.Now()
+		if state != "Stable" {
+			stableSince = time.Time{}
+		} else if stableSince.IsZero() {
+			stableSince = now
+		}
+		if (!stableSince.IsZero() && now.Sub(stableSince) >= settle) || !now.Before(deadline) {
 			return &DuplicateError{ID: cfg.ID, Group: cfg.Group, Member: m.MemberID, Host: m.ClientHost, InstanceID: deref(m.InstanceID), Waited: time.Since(began)}
 		}
 		if !logged {
 			cfg.Logger.Warn("a member of the group already has this worker's id: waiting for its session to expire (a run that crashed) or refusing to start (another live worker with the same --id)",
-				"worker", cfg.ID, "member", m.MemberID, "host", m.ClientHost, "up_to", time.Until(deadline).Round(100*time.Millisecond))
+				"worker", cfg.ID, "member", m.MemberID, "host", m.ClientHost, "group_state", state, "settle", settle)
 			logged = true
 		}
 		select {
@@ -124,18 +151,19 @@ func Wait(ctx context.Context, adm *kadm.Client, cfg Config, strict bool) error 
 	}
 }
 
-// sameID returns the members of the group with the worker's client id.
-func sameID(ctx context.Context, adm *kadm.Client, cfg Config) ([]kadm.DescribedGroupMember, error) {
+// sameID returns the group's state and its members with the worker's
+// client id.
+func sameID(ctx context.Context, adm *kadm.Client, cfg Config) (string, []kadm.DescribedGroupMember, error) {
 	described, err := adm.DescribeGroups(ctx, cfg.Group)
 	if err != nil {
-		return nil, fmt.Errorf("describing group %s: %w", cfg.Group, err)
+		return "", nil, fmt.Errorf("describing group %s: %w", cfg.Group, err)
 	}
 	g, ok := described[cfg.Group]
 	if !ok || errors.Is(g.Err, kerr.GroupIDNotFound) {
-		return nil, nil
+		return "", nil, nil
 	}
 	if g.Err != nil {
-		return nil, fmt.Errorf("describing group %s: %w", cfg.Group, g.Err)
+		return "", nil, fmt.Errorf("describing group %s: %w", cfg.Group, g.Err)
 	}
 	var out []kadm.DescribedGroupMember
 	for _, m := range g.Members {
@@ -143,15 +171,12 @@ func sameID(ctx context.Context, adm *kadm.Client, cfg Config) ([]kadm.Described
 			out = append(out, m)
 		}
 	}
-	return out, nil
+	return g.State, out, nil
 }
 
-// ownSlot reports whether m is this worker's static slot: its instance id,
-// from this machine.
-func ownSlot(m kadm.DescribedGroupMember, cfg Config) bool {
-	if cfg.InstanceID == "" || deref(m.InstanceID) != cfg.InstanceID {
-		return false
-	}
+// fromThisMachine reports whether m connects from an address of this
+// machine.
+func fromThisMachine(m kadm.DescribedGroupMember, cfg Config) bool {
 	ip := clientIP(m.ClientHost)
 	return ip != nil && cfg.LocalHost(ip)
 }

@@ -30,10 +30,11 @@ func cluster(t *testing.T) ([]string, *kadm.Client) {
 
 // join adds a member with worker id's client id to the group and waits
 // until the group lists it.
-func join(t *testing.T, brokers []string, adm *kadm.Client, id, instance string) *kgo.Client {
+func join(t *testing.T, brokers []string, adm *kadm.Client, id, instance string, extra ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	opts := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID("counter-worker-" + id), kgo.ConsumerGroup(group), kgo.ConsumeTopics("t"),
 		kgo.SessionTimeout(time.Second), kgo.HeartbeatInterval(100 * time.Millisecond)}
+	opts = append(opts, extra...)
 	if instance != "" {
 		opts = append(opts, kgo.InstanceID(instance))
 	}
@@ -67,8 +68,8 @@ func join(t *testing.T, brokers []string, adm *kadm.Client, id, instance string)
 	return nil
 }
 
-func config(id, instance string, local bool) idguard.Config {
-	return idguard.Config{Group: group, ID: id, InstanceID: instance, SessionTimeout: time.Second, Poll: 20 * time.Millisecond,
+func config(id string, local bool) idguard.Config {
+	return idguard.Config{Group: group, ID: id, SessionTimeout: time.Second, Poll: 20 * time.Millisecond,
 		LocalHost: func(net.IP) bool { return local }, Logger: testkit.Logger()}
 }
 
@@ -83,21 +84,22 @@ func wait(t *testing.T, adm *kadm.Client, cfg idguard.Config, strict bool) (time
 
 func TestNoMemberStartsAtOnce(t *testing.T) {
 	brokers, adm := cluster(t)
-	if d, err := wait(t, adm, config("a", "", true), true); err != nil || d > time.Second {
+	if d, err := wait(t, adm, config("a", true), true); err != nil || d > time.Second {
 		t.Fatalf("no group: %v after %v", err, d)
 	}
 	join(t, brokers, adm, "other", "")
-	if d, err := wait(t, adm, config("a", "", true), true); err != nil || d > time.Second {
+	if d, err := wait(t, adm, config("a", true), true); err != nil || d > time.Second {
 		t.Fatalf("only other ids in the group: %v after %v", err, d)
 	}
 }
 
-// A live member with the same id stays: refused after the session timeout
-// and the margin, with the member named.
+// A live member with the same id from another machine stays: refused
+// once the group has been stable for the session timeout and the margin,
+// with the member named.
 func TestLiveDuplicateIsRefused(t *testing.T) {
 	brokers, adm := cluster(t)
 	join(t, brokers, adm, "a", "")
-	d, err := wait(t, adm, config("a", "", true), false)
+	d, err := wait(t, adm, config("a", false), false)
 	var dup *idguard.DuplicateError
 	if !errors.As(err, &dup) {
 		t.Fatalf("err %v after %v, want a DuplicateError", err, d)
@@ -110,23 +112,19 @@ func TestLiveDuplicateIsRefused(t *testing.T) {
 	}
 }
 
-// A static member with the same instance id from this machine is this
-// worker's slot: taken over at once, unless after a fence; from another
-// machine, it is waited for.
-func TestOwnStaticSlot(t *testing.T) {
+// A member from this machine is taken for the worker's previous run (a
+// restart): it starts at once, dynamic or static, unless after a fence.
+func TestMemberFromThisMachine(t *testing.T) {
 	brokers, adm := cluster(t)
-	join(t, brokers, adm, "a", "slot")
-	if d, err := wait(t, adm, config("a", "slot", true), false); err != nil || d > time.Second {
-		t.Fatalf("own slot: %v after %v", err, d)
+	join(t, brokers, adm, "a", "")
+	join(t, brokers, adm, "b", "slot")
+	for _, id := range []string{"a", "b"} {
+		if d, err := wait(t, adm, config(id, true), false); err != nil || d > time.Second {
+			t.Fatalf("%s from this machine: %v after %v", id, err, d)
+		}
 	}
-	if _, err := wait(t, adm, config("a", "slot", false), false); !errors.As(err, new(*idguard.DuplicateError)) {
-		t.Fatalf("same instance id from another machine, live: %v", err)
-	}
-	if _, err := wait(t, adm, config("a", "slot", true), true); !errors.As(err, new(*idguard.DuplicateError)) {
-		t.Fatalf("own slot after a fence, live: %v", err)
-	}
-	if _, err := wait(t, adm, config("a", "other-slot", true), false); !errors.As(err, new(*idguard.DuplicateError)) {
-		t.Fatalf("another instance id, live: %v", err)
+	if _, err := wait(t, adm, config("b", true), true); !errors.As(err, new(*idguard.DuplicateError)) {
+		t.Fatalf("from this machine after a fence, live: %v", err)
 	}
 }
 
@@ -136,11 +134,30 @@ func TestCrashedMemberIsWaitedOut(t *testing.T) {
 	brokers, adm := cluster(t)
 	cl := join(t, brokers, adm, "a", "slot") // static: Close does not leave
 	cl.Close()
-	d, err := wait(t, adm, config("a", "slot", false), true)
+	d, err := wait(t, adm, config("a", false), true)
 	if err != nil {
 		t.Fatalf("crashed member: %v after %v", err, d)
 	}
 	t.Logf("the crashed member's session ended after %v", d)
+}
+
+// A crashed member that a rebalance keeps listed past the session timeout
+// (it waits for the member to rejoin until the rebalance timeout) is not
+// taken for a live one: the wait goes on while the group is not stable.
+func TestCrashedMemberListedThroughARebalance(t *testing.T) {
+	brokers, adm := cluster(t)
+	rebalance := kgo.RebalanceTimeout(6 * time.Second)
+	join(t, brokers, adm, "other", "", rebalance)
+	crashed := join(t, brokers, adm, "a", "slot", rebalance) // static: Close does not leave
+	crashed.Close()
+	join(t, brokers, adm, "third", "", rebalance) // a rebalance that waits for the crashed member
+	cfg := config("a", false)
+	cfg.RebalanceTimeout = 10 * time.Second
+	d, err := wait(t, adm, cfg, false)
+	if err != nil {
+		t.Fatalf("crashed member kept by a rebalance: %v after %v", err, d)
+	}
+	t.Logf("the crashed member left the group after %v", d)
 }
 
 func TestFenced(t *testing.T) {
