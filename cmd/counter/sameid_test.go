@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/testkit"
 )
 
 // opsAddr returns a free local address for --metrics-addr.
@@ -45,21 +45,9 @@ func waitReady(t *testing.T, p *proc, addr string, timeout time.Duration) {
 func remoteWorker(t *testing.T, brokers, id string) {
 	t.Helper()
 	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.Dialer(dialer.DialContext), kgo.ClientID(topics.WorkerClientIDPrefix+id),
+	testkit.GroupMember(t, kgo.SeedBrokers(brokers), kgo.Dialer(dialer.DialContext), kgo.ClientID(topics.WorkerClientIDPrefix+id),
 		kgo.ConsumerGroup(topics.WorkersGroup), kgo.ConsumeTopics(topics.Ingestion, topics.Partitioned),
 		kgo.SessionTimeout(2*time.Second), kgo.HeartbeatInterval(300*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			cl.PollFetches(ctx)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done; cl.Close() })
 }
 
 // Issue 13: a worker whose --id a live worker on another machine uses

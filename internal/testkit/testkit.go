@@ -45,6 +45,27 @@ func StartCluster(t testing.TB, nodes int) []string {
 	return b.Addrs()
 }
 
+// GroupMember starts a client with opts (a consumer group among them) that
+// polls in the background, so that it stays a live member of its group,
+// until the test ends. Closing it earlier ends its membership as a crash
+// would for a static member (no leave).
+func GroupMember(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil && !cl.PollFetches(ctx).IsClientClosed() {
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	return cl
+}
+
 // Admin returns an admin client of brokers, closed when the test ends.
 func Admin(t testing.TB, brokers []string) *kadm.Client {
 	t.Helper()

@@ -38,20 +38,7 @@ func join(t *testing.T, brokers []string, adm *kadm.Client, id, instance string,
 	if instance != "" {
 		opts = append(opts, kgo.InstanceID(instance))
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			cl.PollFetches(ctx)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	cl := testkit.GroupMember(t, opts...)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		d, err := adm.DescribeGroups(context.Background(), group)
