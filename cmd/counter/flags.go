@@ -7,6 +7,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/disk/diskspace"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/worker"
@@ -90,9 +91,9 @@ func (p *countFlags) register(fs *cli.FlagSet) {
 // workerConfig returns the configuration of worker id: the defaults of
 // worker.DefaultConfig with what the flags set. Both counter worker and
 // counter dev build their workers' configurations here.
-func (p *countFlags) workerConfig(brokers []string, id, stateDir string, pol window.Policy) worker.Config {
+func (p *countFlags) workerConfig(cluster kafkaconn.Cluster, id, stateDir string, pol window.Policy) worker.Config {
 	cfg := worker.DefaultConfig()
-	cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, id, stateDir, pol
+	cfg.Brokers, cfg.KafkaOpts, cfg.ID, cfg.StateDir, cfg.Policy = cluster.Brokers, cluster.Opts, id, stateDir, pol
 	cfg.CommitInterval, cfg.MaxFuture, cfg.IdempotencyWindow = p.commitInterval, p.maxFuture, p.idempotency
 	cfg.StandbyReplicas, cfg.CacheKeys, cfg.CheckpointInterval = p.standbys, p.cacheKeys, p.checkpoint
 	return cfg

@@ -41,6 +41,13 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"broker", "--listen", "0.0.0.0:70000"}, nil, 2, "--listen \"0.0.0.0:70000\": port out of range"},
 		{[]string{"broker", "--listen", ":9094"}, nil, 2, "--listen has no host"},
 		{[]string{"broker", "--nodes", "0"}, nil, 2, "--nodes 0: want 1 to 16"},
+		{[]string{"worker", "--sasl-mechanism", "GSSAPI", "--sasl-user", "u", "--sasl-password", "p"}, nil, 2, "want one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"},
+		{[]string{"api", "--sasl-mechanism", "PLAIN", "--sasl-user", "u"}, nil, 2, "COUNTER_SASL_PASSWORD"},
+		{[]string{"audit", "--tls-cert-file", "c.pem"}, nil, 2, "--tls-cert-file and --tls-key-file go together"},
+		{[]string{"worker", "--tls-ca-file", "/no/such/ca.pem"}, nil, 2, "--tls-ca-file"},
+		{[]string{"broker", "--sasl-user", "u"}, nil, 2, "--sasl-user needs a password"},
+		{[]string{"broker", "--data-dir", "", "--port", "0"}, map[string]string{"COUNTER_SASL_PASSWORD": "p"}, 2, "a SASL password without --sasl-user"},
+		{[]string{"broker", "--tls-key-file", "k.pem"}, nil, 2, "--tls-cert-file and --tls-key-file go together"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -18,26 +17,6 @@ import (
 
 // opsAddr returns a free local address for --metrics-addr.
 func opsAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
-
-// waitReady waits for GET /readyz at addr to answer 200.
-func waitReady(t *testing.T, p *proc, addr string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		select {
-		case err := <-p.done:
-			t.Fatalf("%v exited (%v) before it was ready", p.cmd.Args[1:], err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("%v not ready after %v", p.cmd.Args[1:], timeout)
-}
 
 // remoteWorker joins the workers' group as worker id would, from another
 // address (127.0.0.2: another machine, as the broker sees it), and stays
@@ -57,8 +36,8 @@ func remoteWorker(t *testing.T, brokers, id string) {
 func TestSecondWorkerWithTheSameIDIsRefused(t *testing.T) {
 	c := newCluster(t, "--windows", "2s", "--partitions", "2", "--session-timeout", "2s")
 	ops := opsAddr(t)
-	other := c.startWorker("other", "--metrics-addr", ops) // creates the topics
-	waitReady(t, other, ops, 30*time.Second)
+	c.startWorker("other", "--metrics-addr", ops) // creates the topics
+	waitReady(t, "http://"+ops, 30*time.Second)
 	remoteWorker(t, c.brokers, "same")
 	c.owners(2) // the group has settled with the remote member
 
@@ -87,7 +66,7 @@ func TestWorkerRestartsAtOnceAfterACrash(t *testing.T) {
 		}
 		ops := opsAddr(t)
 		first := c.startWorker(id, append(extra, "--metrics-addr", ops)...)
-		waitReady(t, first, ops, 30*time.Second)
+		waitReady(t, "http://"+ops, 30*time.Second)
 		first.cmd.Process.Kill()
 		<-first.done
 		began := time.Now()
@@ -102,7 +81,7 @@ func TestWorkerRestartsAtOnceAfterACrash(t *testing.T) {
 			t.Errorf("%s: started after %v, want at once", id, took)
 		}
 		t.Logf("%s restarted after SIGKILL, started after %v", id, took.Round(time.Millisecond))
-		waitReady(t, again, ops, 30*time.Second)
+		waitReady(t, "http://"+ops, 30*time.Second)
 	}
 }
 
@@ -127,7 +106,7 @@ func fencedWorkerStops(t *testing.T, instance, demo string) {
 	}
 	ops := opsAddr(t)
 	first := c.startWorker("twin", append(extra, "--metrics-addr", ops)...)
-	waitReady(t, first, ops, 30*time.Second)
+	waitReady(t, "http://"+ops, 30*time.Second)
 	ops2 := opsAddr(t)
 	began := time.Now()
 	second := start(t, append([]string{"worker", "--brokers", c.brokers, "--id", "twin", "--state-dir", filepath.Join(c.dir, "twin-again"),
@@ -137,7 +116,7 @@ func fencedWorkerStops(t *testing.T, instance, demo string) {
 		t.Fatalf("first worker: exit %d, want 1 and the duplicate error:\n%s", code, tail(log, 20))
 	}
 	t.Logf("fenced first worker stopped after %v: %s", time.Since(began).Round(time.Millisecond), strings.TrimSpace(tail(log, 2)))
-	waitReady(t, second, ops2, 30*time.Second)
+	waitReady(t, "http://"+ops2, 30*time.Second)
 	if err := second.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("second worker exited with %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/worker"
 	"github.com/counter-dev/counter/internal/worker/idguard"
@@ -70,7 +71,7 @@ func (s *supervisor) run(ctx context.Context) error {
 			err = fmt.Errorf("worker stopped")
 		}
 		var dup *idguard.DuplicateError
-		if worker.Permanent(err) || errors.As(err, &dup) {
+		if worker.Permanent(err) || kafkaconn.Permanent(err) || errors.As(err, &dup) {
 			return err
 		}
 		fenced = idguard.Fenced(err)
@@ -97,7 +98,7 @@ func (s *supervisor) waitForID(ctx context.Context, fenced bool) error {
 	if !s.checkID {
 		return nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.cfg.Brokers...), kgo.WithLogger(kafkalog.New(s.log)))
+	cl, err := kafkaconn.NewClient(s.cfg.Brokers, s.cfg.KafkaOpts, kgo.WithLogger(kafkalog.New(s.log)))
 	if err != nil {
 		return err
 	}

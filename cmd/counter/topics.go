@@ -15,6 +15,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/apinode"
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn/connflags"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 )
@@ -44,12 +45,12 @@ partitions, min.insync.replicas above the replication factor (fatal: the
 workers and the API refuse to start on these), and a replication factor or
 min.insync.replicas below the wanted ones (warnings).`)
 	var (
-		brokers string
+		kf      connflags.Flags
 		pf      topicFlags
 		timeout time.Duration
 		lf      cli.LogFlags
 	)
-	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
+	kf.Register(fs)
 	pf.register(fs)
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
 	lf.Register(fs)
@@ -70,7 +71,7 @@ min.insync.replicas below the wanted ones (warnings).`)
 	if err != nil {
 		return err
 	}
-	list, err := cli.BrokerList(brokers)
+	cluster, err := kf.Cluster()
 	if err != nil {
 		return err
 	}
@@ -78,14 +79,17 @@ min.insync.replicas below the wanted ones (warnings).`)
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(list...), kgo.WithLogger(kafkalog.New(log)))
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := connect(ctx, cluster, log); err != nil {
+		return err
+	}
+	cl, err := cluster.NewClient(kgo.WithLogger(kafkalog.New(log)))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	wants := append(topics.Pipeline(sizes), apinode.Topics()...)
 	var report topics.Report
 	if action == "create" {

@@ -13,10 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/disk/dirlock"
+	"github.com/counter-dev/counter/internal/httpserve"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn/connflags"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/worker"
 )
@@ -32,12 +33,13 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 Workers in the same --group share the partitions; each needs its own --id and --state-dir.`)
 	host, _ := os.Hostname()
 	var (
-		brokers, id, stateDir, group, instanceID, metricsAddr string
-		demo, session                                         time.Duration
-		pf                                                    countFlags
-		lf                                                    cli.LogFlags
+		id, stateDir, group, instanceID, metricsAddr string
+		demo, session                                time.Duration
+		kf                                           connflags.Flags
+		pf                                           countFlags
+		lf                                           cli.LogFlags
 	)
-	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
+	kf.Register(fs)
 	fs.StringVar(&id, "id", host, "worker id: unique in the group and stable across restarts (names the transactional id)")
 	fs.StringVar(&stateDir, "state-dir", "", "directory of the local state store (default ./data/worker-<id>)")
 	fs.StringVar(&group, "group", topics.WorkersGroup, "consumer group of the workers")
@@ -55,7 +57,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if err != nil {
 		return err
 	}
-	list, err := cli.BrokerList(brokers)
+	cluster, err := kf.Cluster()
 	if err != nil {
 		return err
 	}
@@ -73,11 +75,11 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if stateDir == "" {
 		stateDir = filepath.Join("data", "worker-"+id)
 	}
-	if _, _, err := ensureTopics(ctx, list, topics.Pipeline(pol.Sizes), spec, log); err != nil {
+	if _, _, err := ensureTopics(ctx, cluster, topics.Pipeline(pol.Sizes), spec, log); err != nil {
 		return err
 	}
 	reg := newRegistry()
-	cfg := pf.workerConfig(list, id, stateDir, pol)
+	cfg := pf.workerConfig(cluster, id, stateDir, pol)
 	cfg.Group, cfg.InstanceID, cfg.DemoInterval, cfg.MinFreeDisk = group, instanceID, demo, uint64(*reserve)
 	cfg.SessionTimeout, cfg.Logger, cfg.Registerer = session, log, reg
 	cfg.Metrics = worker.NewMetrics(reg) // kept across restarts
@@ -89,7 +91,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	}
 	sup := &supervisor{cfg: cfg, log: log, giveUp: workerGiveUp, checkID: true}
 	if metricsAddr != "" {
-		srv := &http.Server{Addr: metricsAddr, Handler: opsHandler(reg, sup.Ready), ReadHeaderTimeout: 5 * time.Second}
+		srv := httpserve.NewServer(metricsAddr, opsHandler(reg, sup.Ready), httpserve.DefaultLimits(), log)
 		go serveOps(srv, log)
 		defer srv.Close()
 	}
@@ -106,22 +108,7 @@ func newRegistry() *prometheus.Registry {
 // opsHandler serves /metrics, /healthz (liveness) and /readyz (state
 // restored).
 func opsHandler(reg *prometheus.Registry, ready func() bool) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"status":"ok"}`)
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if !ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprint(w, `{"status":"restoring or not yet assigned"}`)
-			return
-		}
-		fmt.Fprint(w, `{"status":"ready"}`)
-	})
-	return mux
+	return httpserve.Ops(reg, ready, "restoring or not yet assigned")
 }
 
 func serveOps(srv *http.Server, log *slog.Logger) {

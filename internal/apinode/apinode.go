@@ -31,6 +31,7 @@ import (
 	"github.com/counter-dev/counter/internal/apinode/videos"
 	"github.com/counter-dev/counter/internal/apinode/view"
 	"github.com/counter-dev/counter/internal/apinode/viewfeed"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
@@ -41,6 +42,9 @@ import (
 type Config struct {
 	// Brokers are the Kafka seed brokers.
 	Brokers []string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// Sizes are the window sizes of the workers; the smallest is the
 	// generator's step.
 	Sizes []window.Size
@@ -48,9 +52,15 @@ type Config struct {
 	// generator gives up likes it could not send before their window
 	// closed.
 	Grace time.Duration
-	// Stage, CORSOrigins configure the routes (api.Config).
+	// Stage, CORSOrigins, AdminToken and LikeLimit configure the routes
+	// (api.Config).
 	Stage       string
 	CORSOrigins []string
+	AdminToken  string
+	LikeLimit   api.LikeLimit
+	// Ready, if set, is required besides the live view's having caught up
+	// for GET /readyz to answer 200 (counter dev: its workers are ready).
+	Ready func() bool
 	// ProduceTimeout bounds a like request's wait for the broker.
 	ProduceTimeout time.Duration
 	// Replication is the replication factor of the topics the instance
@@ -120,18 +130,18 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 	}()
 
-	sink, err := ingest.NewKafkaSink(ingest.SinkConfig{Brokers: cfg.Brokers, Topic: topics.Ingestion, Timeout: cfg.ProduceTimeout, Logger: log})
+	sink, err := ingest.NewKafkaSink(ingest.SinkConfig{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Topic: topics.Ingestion, Timeout: cfg.ProduceTimeout, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	n.closers = append(n.closers, sink.Close)
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.WithLogger(kafkalog.New(log)))
+	admCl, err := kafkaconn.NewClient(cfg.Brokers, cfg.KafkaOpts, kgo.WithLogger(kafkalog.New(log)))
 	if err != nil {
 		return nil, err
 	}
 	n.closers = append(n.closers, admCl.Close)
 
-	catalogStore, err := videos.Open(ctx, videos.Config{Brokers: cfg.Brokers, Replication: cfg.Replication, Logger: log})
+	catalogStore, err := videos.Open(ctx, videos.Config{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Replication: cfg.Replication, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("video catalog: %w", err)
 	}
@@ -140,14 +150,14 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	v := view.New(cfg.Sizes, cfg.ViewKeep)
 	// The feed tells the hub of changes; the hub sends counts once the
 	// feed has caught up. Neither runs before the end of Start.
-	n.feed = viewfeed.New(viewfeed.Config{Brokers: cfg.Brokers, Logger: log, Registerer: cfg.Registry}, v,
+	n.feed = viewfeed.New(viewfeed.Config{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Logger: log, Registerer: cfg.Registry}, v,
 		func(changes []view.Change) { n.hub.Changed(changes) })
 	n.hub = live.New(live.Config{FlushInterval: cfg.FlushInterval, AllowedOrigins: cfg.CORSOrigins, Ready: n.feed.Ready(),
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, Logger: log, Registerer: cfg.Registry}, v)
 	n.closers = append(n.closers, n.hub.Close)
 
 	gen, err := generator.Open(ctx, generator.Config{
-		Brokers: cfg.Brokers, Replication: cfg.Replication, StepMs: smallest(cfg.Sizes).Millis, Grace: cfg.Grace, Instance: cfg.Instance,
+		Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Replication: cfg.Replication, StepMs: smallest(cfg.Sizes).Millis, Grace: cfg.Grace, Instance: cfg.Instance,
 		SessionTimeout: cfg.GeneratorSessionTimeout, OnStatus: n.hub.PublishGenerator, Logger: log, Registerer: cfg.Registry,
 	}, sink)
 	if err != nil {
@@ -155,8 +165,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.closers = append(n.closers, gen.Close)
 
+	ready := n.feed.IsReady
+	if cfg.Ready != nil {
+		ready = func() bool { return n.feed.IsReady() && cfg.Ready() }
+	}
 	s := api.New(api.Config{Stage: cfg.Stage, CORSOrigins: cfg.CORSOrigins, Catalog: catalogStore,
-		Counts: counts{v, n.feed}, Generator: gen}, sink, cfg.Registry, log)
+		Counts: counts{v, n.feed}, Generator: gen, AdminToken: cfg.AdminToken, LikeLimit: cfg.LikeLimit, Ready: ready},
+		sink, cfg.Registry, log)
 	stage := cfg.Stage
 	if stage == "" {
 		stage = api.DefaultStage
@@ -167,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		grace = window.DefaultGrace
 	}
 	audits := auditview.New(auditview.Config{Stage: stage, Registerer: cfg.Registry, MaxAge: cfg.AuditMaxAge, Audit: audit.Config{
-		Brokers: cfg.Brokers, Sizes: cfg.Sizes, Grace: grace, Group: cfg.WorkersGroup, Settle: cfg.AuditSettle, Logger: log,
+		Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Sizes: cfg.Sizes, Grace: grace, Group: cfg.WorkersGroup, Settle: cfg.AuditSettle, Logger: log,
 	}})
 	s.Handle("GET /{stage}/audit", audits.Handler())
 	s.HandlePrefix(n.hub.Path(), n.hub.Handler())

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strconv"
@@ -12,10 +13,13 @@ import (
 // kfake only the broker's own in-process connections (dial): the start-up
 // recovery talks to the broker through them while every outside client
 // waits in the kernel's accept queue, so no client is served before the log
-// is repaired. Addr is the address the node advertises to clients.
+// is repaired. Addr is the address the node advertises to clients. With a
+// TLS configuration, outside connections speak TLS; the in-process ones,
+// which never leave the process, do not.
 type gate struct {
 	ln        net.Listener
 	advertise net.Addr
+	tls       *tls.Config
 	conns     chan net.Conn
 	opened    chan struct{}
 	openOnce  sync.Once
@@ -23,8 +27,8 @@ type gate struct {
 	stop      sync.Once
 }
 
-func newGate(ln net.Listener, advertise net.Addr) *gate {
-	return &gate{ln: ln, advertise: advertise, conns: make(chan net.Conn), opened: make(chan struct{}), closed: make(chan struct{})}
+func newGate(ln net.Listener, advertise net.Addr, tc *tls.Config) *gate {
+	return &gate{ln: ln, advertise: advertise, tls: tc, conns: make(chan net.Conn), opened: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // open lets outside clients in.
@@ -36,6 +40,9 @@ func (g *gate) open() {
 				c, err := g.ln.Accept()
 				if err != nil {
 					return
+				}
+				if g.tls != nil {
+					c = tls.Server(c, g.tls) // the handshake runs at kfake's first read
 				}
 				select {
 				case g.conns <- c:
@@ -96,6 +103,7 @@ type gates struct {
 	listenHost    string // host or IP to listen on
 	advertiseHost string // host advertised; the listen host if empty
 	advertisePort int    // first advertised port; 0: each node's listen port
+	tls           *tls.Config
 
 	mu   sync.Mutex
 	list []*gate
@@ -123,7 +131,7 @@ func (gs *gates) listen(network, address string) (net.Listener, error) {
 	if gs.advertisePort > 0 {
 		p = gs.advertisePort + len(gs.list)
 	}
-	g := newGate(ln, advertised(net.JoinHostPort(host, strconv.Itoa(p))))
+	g := newGate(ln, advertised(net.JoinHostPort(host, strconv.Itoa(p))), gs.tls)
 	gs.list = append(gs.list, g)
 	return g, nil
 }
