@@ -11,6 +11,11 @@ import { VideoCard } from "./VideoCard";
 /** Videos shown at first, and added or removed by "show more" / "show fewer". */
 export const PAGE = 6;
 
+/** fewer is the number of videos "show fewer" leaves: the previous multiple of PAGE, then halves. */
+export function fewer(shown: number): number {
+  return shown > PAGE ? Math.ceil(shown / PAGE) * PAGE - PAGE : Math.max(1, Math.floor(shown / 2));
+}
+
 interface Notice {
   id: number;
   text: string;
@@ -217,7 +222,7 @@ export function App() {
             <button type="button" onClick={() => setShown((n) => n + PAGE)} disabled={shown >= total}>
               Show more
             </button>
-            <button type="button" onClick={() => setShown((n) => Math.max(1, Math.min(n, total) - PAGE))} disabled={shown <= 1 || total <= 1}>
+            <button type="button" onClick={() => setShown((n) => fewer(Math.min(n, total)))} disabled={Math.min(shown, total) <= 1}>
               Show fewer
             </button>
           </div>

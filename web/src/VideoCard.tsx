@@ -97,15 +97,7 @@ function SizeRow({ w, windows, knownFrom, now, graceMs }: RowProps) {
         <span className="meta">{range(cur.start, cur.end)}</span>
       </td>
       <td>
-        {v.closing ? (
-          <>
-            <span className="count closing" title="The window ended; its final count is on its way">
-              {v.closing.count}
-            </span>
-            <span className="small muted">closing…</span>
-            <span className="meta">{range(v.closing.start, v.closing.end)}</span>
-          </>
-        ) : v.lastFinal ? (
+        {v.lastFinal ? (
           <>
             <span className="count final" data-testid={`final-${w.label}`}>
               ✔ {v.lastFinal.count}
@@ -113,7 +105,13 @@ function SizeRow({ w, windows, knownFrom, now, graceMs }: RowProps) {
             <span className="meta">{range(v.lastFinal.start, v.lastFinal.end)}</span>
           </>
         ) : (
-          <span className="muted">—</span>
+          !v.closing && <span className="muted">—</span>
+        )}
+        {v.closing && (
+          <span className="closing-line" title="This window ended; its final count is on its way" data-testid={`closing-${w.label}`}>
+            <span className="count closing">{v.closing.count}</span>
+            <span className="small muted">closing {range(v.closing.start, v.closing.end)}</span>
+          </span>
         )}
       </td>
     </tr>

@@ -46,8 +46,10 @@ describe("VideoCard", () => {
     render(<VideoCard video={video} windows={sizes} store={store} now={T + 2300} history={undefined} graceMs={1000} onLike={async () => {}} />);
     const row = screen.getByText("2s").closest("tr")!;
     expect(within(row).getByTestId("now-2s").textContent).toBe("0");
-    expect(within(row).getByText("7").className).toContain("closing");
-    expect(within(row).getByText("closing…")).toBeTruthy();
+    const closing = within(row).getByTestId("closing-2s");
+    expect(closing.querySelector(".count")!.textContent).toBe("7");
+    expect(closing.textContent).toContain("closing");
+    expect(within(row).queryByTestId("final-2s")).toBeNull();
   });
 
   test("like buttons send 1 and 10 likes", () => {
