@@ -152,7 +152,18 @@ describe("counter dev", () => {
     await page.locator('[data-testid="gen-run"][data-state="done"]').waitFor({ timeout: 10_000 });
     const likes = Object.values(plan).flat().reduce((a, b) => a + b, 0);
     assert.equal(await page.getByTestId("gen-sent").textContent(), String(likes));
+    // The audit recounts the closed windows from the input topic.
+    await page.getByRole("button", { name: "Run audit" }).click();
+    const audit = page.getByTestId("audit");
+    await audit.locator('[data-testid="audit-checked"]').waitFor({ timeout: 60_000 });
+    const checked = Number(await audit.getByTestId("audit-checked").textContent());
+    const drifting = Number(await audit.getByTestId("audit-drifting").textContent());
+    console.log(`audit: ${checked} windows checked, ${drifting} drifting`);
+    assert.ok(checked > 0, "the audit checked no window");
+    assert.equal(drifting, 0);
     await page.screenshot({ path: join(screenshotDir, "desktop.png"), fullPage: true });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(screenshotDir, "overview.png") });
   });
 
   test("the phone layout fits 375 px", async () => {

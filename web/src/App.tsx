@@ -5,7 +5,7 @@ import { AuditPanel, ClusterPanel, TopPanel } from "./Panels";
 import { GeneratorPanel } from "./Generator";
 import { LiveConnection, type Status } from "./live";
 import { CountStore } from "./store";
-import type { GeneratorRun, ServerConfig, Video } from "./types";
+import type { CountsAnswer, GeneratorRun, ServerConfig, Video } from "./types";
 import { VideoCard } from "./VideoCard";
 
 /** Videos shown at first, and added or removed by "show more" / "show fewer". */
@@ -124,6 +124,40 @@ export function App() {
   useEffect(() => {
     live.current?.setRooms(new Set([...visible.map((v) => v.unique_identifier), ...runVideos]));
   }, [visible, runVideos]);
+
+  // The last closed window of each video on screen, from the counts route:
+  // the live snapshot has only the current windows.
+  const pastLoaded = useRef(new Set<string>());
+  useEffect(() => {
+    if (!config || status.state !== "live") return;
+    const byLabel = new Map(config.windows.map((w) => [w.label, w]));
+    for (const v of visible) {
+      const id = v.unique_identifier;
+      if (pastLoaded.current.has(id)) continue;
+      pastLoaded.current.add(id);
+      void (async () => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const c = await request<CountsAnswer>(stage, `/videos/${encodeURIComponent(id)}/counts`, `Loading the counts of ${v.title}`);
+            for (const w of c.windows) {
+              const size = byLabel.get(w.window);
+              if (size && w.last_closed) store.addPast(size, { id, ...w.last_closed });
+            }
+            return;
+          } catch (err) {
+            // The live view answers 503 for a moment after a start.
+            if (err instanceof ApiError && err.status === 503 && attempt < 10) {
+              await new Promise((r) => setTimeout(r, 1000));
+              continue;
+            }
+            pastLoaded.current.delete(id);
+            report(err);
+            return;
+          }
+        }
+      })();
+    }
+  }, [visible, config, status.state, stage, store, report]);
 
   const titles = useMemo(() => new Map((videos ?? []).map((v) => [v.unique_identifier, v.title])), [videos]);
   const windows = config?.windows ?? [];

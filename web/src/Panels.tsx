@@ -195,7 +195,7 @@ export function AuditPanel({ stage }: { stage: string }) {
           <dl className="audit-figures">
             <div>
               <dt>Checked</dt>
-              <dd className="num">{report.windows_checked}</dd>
+              <dd className="num" data-testid="audit-checked">{report.windows_checked}</dd>
             </div>
             <div>
               <dt>Matching</dt>
@@ -203,7 +203,9 @@ export function AuditPanel({ stage }: { stage: string }) {
             </div>
             <div>
               <dt>Drifting</dt>
-              <dd className={`num ${report.windows_drifting ? "bad" : ""}`}>{report.windows_drifting}</dd>
+              <dd className={`num ${report.windows_drifting ? "bad" : ""}`} data-testid="audit-drifting">
+                {report.windows_drifting}
+              </dd>
             </div>
           </dl>
           <p className="muted small">

@@ -32,6 +32,20 @@ export class CountStore {
     return true;
   }
 
+  /**
+   * addPast applies a window the page read from the counts route (a last
+   * closed window): it is kept, but does not tell that the page follows
+   * the video's counts.
+   */
+  addPast(size: { label: string }, payload: unknown): boolean {
+    const p = parseLive(payload);
+    if (!p) return false;
+    const k = key(p.id, size.label);
+    this.series.set(k, applyCount(this.series.get(k) ?? [], p.count));
+    this.changed();
+    return true;
+  }
+
   /** windows returns the known windows of a video and size, oldest first. */
   windows(video: string, label: string): readonly Count[] {
     return this.series.get(key(video, label)) ?? [];

@@ -89,3 +89,18 @@ export interface TopAnswer {
   window_end: string;
   videos: { video_id: string; title?: string; count: number }[];
 }
+
+/** A window of GET /{stage}/videos/{id}/counts. */
+export interface CountsWindow {
+  window_start: string;
+  window_end: string;
+  count: number;
+  final: boolean;
+}
+
+/** GET /{stage}/videos/{id}/counts. */
+export interface CountsAnswer {
+  video_id: string;
+  title?: string;
+  windows: { window: string; size_ms: number; current: CountsWindow; last_closed: CountsWindow | null }[];
+}

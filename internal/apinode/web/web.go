@@ -62,9 +62,10 @@ type Window struct {
 	Label string `json:"label"`
 	// SizeMs is the size in milliseconds.
 	SizeMs int64 `json:"size_ms"`
-	// ConsumeEvent is the event a client sends to receive this size.
+	// ConsumeEvent is the event a client sends to receive every window of
+	// this size, late finals included (consume_windows_1min).
 	ConsumeEvent string `json:"consume_event"`
-	// LiveEvent is the event carrying its counts.
+	// LiveEvent is the event carrying those counts (live_windows_1min).
 	LiveEvent string `json:"live_event"`
 }
 
