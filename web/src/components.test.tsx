@@ -9,8 +9,8 @@ import { VideoCard } from "./VideoCard";
 afterEach(cleanup);
 
 const sizes: WindowCfg[] = [
-  { label: "2s", size_ms: 2000, consume_event: "consume_2s_aggregations", live_event: "live_aggregations_2s" },
-  { label: "4s", size_ms: 4000, consume_event: "consume_4s_aggregations", live_event: "live_aggregations_4s" },
+  { label: "2s", size_ms: 2000, consume_event: "consume_windows_2s", live_event: "live_windows_2s" },
+  { label: "4s", size_ms: 4000, consume_event: "consume_windows_4s", live_event: "live_windows_4s" },
 ];
 const config: ServerConfig = { stage: "dev", windows: sizes, grace_ms: 1000, generator_steps: 10 };
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/counter-dev/counter/internal/api"
-	"github.com/counter-dev/counter/internal/ingest"
+	"github.com/counter-dev/counter/internal/apinode/api"
+	"github.com/counter-dev/counter/internal/apinode/ingest"
 )
 
 type nopSink struct{}
@@ -19,7 +19,7 @@ type nopSink struct{}
 func (nopSink) Send(context.Context, ingest.Likes) error { return nil }
 
 var testConfig = Config{Stage: "dev", GraceMs: 1000, GeneratorSteps: 10, Windows: []Window{
-	{Label: "2s", SizeMs: 2000, ConsumeEvent: "consume_2s_aggregations", LiveEvent: "live_aggregations_2s"},
+	{Label: "2s", SizeMs: 2000, ConsumeEvent: "consume_windows_2s", LiveEvent: "live_windows_2s"},
 }}
 
 // serve mounts p beside the API routes, as apinode does.
