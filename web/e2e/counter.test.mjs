@@ -97,6 +97,16 @@ describe("counter dev", () => {
     await waitFor("more cards", async () => (await page.locator('[data-testid="video-card"]').count()) === Math.min(12, videos.length), 5000);
     await page.getByRole("button", { name: "Show fewer" }).click();
     await waitFor("fewer cards", async () => (await page.locator('[data-testid="video-card"]').count()) === 6, 5000);
+    // Add a video: it joins the catalog and is shown, with its counts.
+    const title = `A video added by the e2e test ${process.pid}`;
+    await page.getByLabel("New video title").fill(title);
+    await page.getByRole("button", { name: "Add video" }).click();
+    const added = page.locator('[data-testid="video-card"]', { has: page.getByRole("heading", { name: title }) });
+    await added.locator('[data-testid="now-1s"]').filter({ hasText: "0" }).waitFor({ timeout: 10_000 });
+    const catalog = await (await fetch(`${base}/dev/videos/metadata`)).json();
+    assert.equal(catalog.at(-1).title, title);
+    await page.getByRole("button", { name: "Show fewer" }).click();
+    await waitFor("6 cards again", async () => (await page.locator('[data-testid="video-card"]').count()) === 6, 5000);
   });
 
   test("clicking like raises that video's count, once", async () => {
@@ -175,6 +185,7 @@ describe("counter dev", () => {
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow} px wider than the phone`);
     await phone.screenshot({ path: join(screenshotDir, "phone.png"), fullPage: true });
+    await phone.screenshot({ path: join(screenshotDir, "phone-top.png") });
     await phone.close();
     assert.deepEqual(w.errors, []);
   });
