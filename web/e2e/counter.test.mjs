@@ -212,6 +212,8 @@ describe("counter dev", () => {
   });
 });
 
+const TOKEN = "e2e-admin-token";
+
 describe("multi-process cluster", () => {
   let dir, base, page, watch;
   const workers = {};
@@ -227,7 +229,7 @@ describe("multi-process cluster", () => {
     for (const id of ["w0", "w1"]) {
       workers[id] = new Proc(["worker", "--brokers", brokers, "--id", id, "--state-dir", join(dir.dir, id), "--grace", GRACE, "--session-timeout", "2s", ...common]);
     }
-    const api = new Proc(["api", "--brokers", brokers, "--http-addr", `127.0.0.1:${httpPort}`, "--grace", GRACE, ...common]);
+    const api = new Proc(["api", "--brokers", brokers, "--http-addr", `127.0.0.1:${httpPort}`, "--grace", GRACE, "--admin-token", TOKEN, ...common]);
     await api.waitLog("API listening", 60_000);
     await Promise.all(Object.values(workers).map((w) => w.waitLog("partitions changed", 60_000)));
     await waitHTTP(`${base}/dev/videos/top`);
@@ -256,6 +258,20 @@ describe("multi-process cluster", () => {
       return /partitioned\s*0, 1, 2, 3/.test(owns);
     }, 20_000);
     await page.locator('[data-testid="cluster"]').screenshot({ path: join(screenshotDir, "cluster.png") });
+    assert.deepEqual(watch.errors, []);
+  });
+
+  test("with --admin-token, adding a video asks for the token, then works", async () => {
+    const title = `Added with the token ${process.pid}`;
+    watch.allow = /status of 401/;
+    await page.getByLabel("New video title").fill(title);
+    await page.getByRole("button", { name: "Add video" }).click();
+    await page.getByRole("alert").filter({ hasText: "Adding the video failed: this action needs the admin token" }).waitFor({ timeout: 5000 });
+    watch.allow = null;
+    await page.getByLabel("Admin token", { exact: true }).fill(TOKEN); // the field opened by itself
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("button", { name: "Add video" }).click();
+    await page.getByRole("heading", { name: title }).waitFor({ timeout: 10_000 });
     assert.deepEqual(watch.errors, []);
   });
 });

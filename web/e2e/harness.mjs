@@ -144,15 +144,16 @@ export function launchBrowser() {
  * watchConsole records the page's console errors and uncaught exceptions.
  * While expectOutage is set, the browser's own reports of refused
  * connections and failed requests (the server is down on purpose) are
- * recorded apart.
+ * recorded apart, and so are the messages matching allow (a refusal the
+ * test provokes).
  */
 export function watchConsole(page) {
-  const w = { errors: [], outage: [], expectOutage: false };
+  const w = { errors: [], outage: [], expectOutage: false, allow: null };
   const network = /Failed to load resource|ERR_CONNECTION_REFUSED|WebSocket connection to .* failed|ERR_EMPTY_RESPONSE|net::/;
   page.on("console", (m) => {
     if (m.type() !== "error") return;
     const text = m.text();
-    if (w.expectOutage && network.test(text)) w.outage.push(text);
+    if ((w.expectOutage && network.test(text)) || w.allow?.test(text)) w.outage.push(text);
     else w.errors.push(text);
   });
   page.on("pageerror", (e) => w.errors.push(`uncaught: ${e.message}`));

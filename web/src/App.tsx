@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 import { io } from "socket.io-client";
-import { ApiError, pageStage, request } from "./api";
+import { ApiError, loadToken, pageStage, request, saveToken } from "./api";
 import { AuditPanel, ClusterPanel, TopPanel } from "./Panels";
 import { GeneratorPanel } from "./Generator";
 import { LiveConnection, type Status } from "./live";
@@ -57,8 +57,11 @@ export function App() {
   }, [store, offset]);
   const live = useRef<LiveConnection | null>(null);
   const noticeSeq = useRef(0);
+  const [token, setToken] = useState(loadToken);
+  const [tokenOpen, setTokenOpen] = useState(false);
 
   const report = useCallback((err: unknown) => {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) setTokenOpen(true);
     const text = err instanceof ApiError ? err.message : `Unexpected error: ${(err as Error)?.message ?? String(err)}`;
     setNotices((ns) => (ns.some((n) => n.text === text) ? ns : [...ns.slice(-4), { id: ++noticeSeq.current, text }]));
   }, []);
@@ -185,7 +188,7 @@ export function App() {
     if (!t) return;
     setAdding(true);
     try {
-      const v = await request<Video>(stage, "/videos", "Adding the video", { method: "POST", body: JSON.stringify({ title: t }) });
+      const v = await request<Video>(stage, "/videos", "Adding the video", { method: "POST", body: JSON.stringify({ title: t }) }, token);
       setTitle("");
       setVideos((vs) => {
         const list = (vs ?? []).filter((x) => x.unique_identifier !== v.unique_identifier);
@@ -207,7 +210,18 @@ export function App() {
           <h1>counter</h1>
           <p className="sub">Likes per video in tumbling windows, counted exactly once</p>
         </div>
-        <ConnectionBadge status={status} />
+        <div className="top-right">
+          <AdminToken
+            token={token}
+            open={tokenOpen}
+            onToggle={setTokenOpen}
+            onSave={(t) => {
+              saveToken(t);
+              setToken(t);
+            }}
+          />
+          <ConnectionBadge status={status} />
+        </div>
       </header>
       {windows.length > 0 && (
         <p className="windows-line">
@@ -281,6 +295,7 @@ export function App() {
           run={run}
           store={store}
           now={now}
+          token={token}
           onRun={setRun}
           onError={report}
         />
@@ -290,6 +305,37 @@ export function App() {
         <code>/{stage}/config</code>, <code>/metrics</code>.
       </footer>
     </div>
+  );
+}
+
+/**
+ * AdminToken keeps the admin token that adding videos and running the
+ * generator need when the server has one (--admin-token), for this tab only.
+ */
+function AdminToken({ token, open, onToggle, onSave }: { token: string; open: boolean; onToggle(open: boolean): void; onSave(t: string): void }) {
+  const [draft, setDraft] = useState(token);
+  useEffect(() => setDraft(token), [token]);
+  return (
+    <details className="token" open={open} onToggle={(e) => onToggle((e.target as HTMLDetailsElement).open)}>
+      <summary>Admin token{token ? " (set)" : ""}</summary>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          onSave(draft.trim());
+          onToggle(false);
+        }}
+      >
+        <label htmlFor="admin-token">Admin token</label>
+        <input id="admin-token" type="password" autoComplete="off" value={draft} onChange={(e) => setDraft(e.target.value)} />
+        <button type="submit">Save</button>
+        {token && (
+          <button type="button" onClick={() => onSave("")}>
+            Forget
+          </button>
+        )}
+        <p className="small muted">Needed to add videos and run the generator when the server has one. Kept in this tab only.</p>
+      </form>
+    </details>
   );
 }
 

@@ -13,6 +13,8 @@ interface Props {
   run: GeneratorRun | null;
   store: CountStore;
   now: number;
+  /** The admin token, for starting and canceling runs. */
+  token?: string;
   onRun(run: GeneratorRun): void;
   onError(err: unknown): void;
 }
@@ -33,7 +35,7 @@ const MARK_TEXT: Record<Mark, string> = {
 };
 
 /** GeneratorPanel edits, starts and follows a like generator run, and proves its counts. */
-export function GeneratorPanel({ stage, config, videos, titles, run, store, now, onRun, onError }: Props) {
+export function GeneratorPanel({ stage, config, videos, titles, run, store, now, token, onRun, onError }: Props) {
   const steps = config?.generator_steps ?? 10;
   const windows = config?.windows ?? [];
   const step = windows[0];
@@ -62,10 +64,16 @@ export function GeneratorPanel({ stage, config, videos, titles, run, store, now,
     }
     setBusy(true);
     try {
-      const r = await request<{ run: GeneratorRun }>(stage, "/generator", "Starting the like generator", {
-        method: "POST",
-        body: JSON.stringify({ videos: body }),
-      });
+      const r = await request<{ run: GeneratorRun }>(
+        stage,
+        "/generator",
+        "Starting the like generator",
+        {
+          method: "POST",
+          body: JSON.stringify({ videos: body }),
+        },
+        token,
+      );
       onRun(r.run);
     } catch (err) {
       onError(err);
@@ -76,7 +84,7 @@ export function GeneratorPanel({ stage, config, videos, titles, run, store, now,
   const cancel = async () => {
     setBusy(true);
     try {
-      const r = await request<{ run: GeneratorRun }>(stage, "/generator", "Canceling the like generator", { method: "DELETE" });
+      const r = await request<{ run: GeneratorRun }>(stage, "/generator", "Canceling the like generator", { method: "DELETE" }, token);
       onRun(r.run);
     } catch (err) {
       onError(err);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test, vi } from "vitest";
-import { ApiError, pageStage, request } from "./api";
+import { ApiError, TOKEN_KEY, loadToken, pageStage, request, saveToken } from "./api";
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -18,7 +18,7 @@ describe("request", () => {
 
   test("puts an HTTP error in words, with the server's reason", async () => {
     answer(503, '{"error":"the broker did not acknowledge within 5s"}');
-    const err = await request("dev", "/videos/v/likes", "Sending the like").catch((e) => e);
+    const err = (await request("dev", "/videos/v/likes", "Sending the like").catch((e: unknown) => e)) as ApiError;
     expect(err).toBeInstanceOf(ApiError);
     expect(err.status).toBe(503);
     expect(err.message).toBe(
@@ -33,9 +33,37 @@ describe("request", () => {
 
   test("an unreachable server", async () => {
     vi.stubGlobal("fetch", vi.fn(async () => Promise.reject(new TypeError("Failed to fetch"))));
-    const err = await request("dev", "/videos/metadata", "Loading the videos").catch((e) => e);
+    const err = (await request("dev", "/videos/metadata", "Loading the videos").catch((e: unknown) => e)) as ApiError;
     expect(err.status).toBe(0);
     expect(err.message).toBe("Loading the videos failed: the server cannot be reached (Failed to fetch).");
+  });
+});
+
+describe("admin token", () => {
+  test("is sent as a bearer token", async () => {
+    answer(201, '{"unique_identifier":"x","title":"t"}');
+    await request("dev", "/videos", "Adding the video", { method: "POST", body: '{"title":"t"}' }, "s3cret");
+    const [, init] = (fetch as unknown as ReturnType<typeof vi.fn>).mock.calls[0];
+    expect(init.headers).toEqual({ "Content-Type": "application/json", Authorization: "Bearer s3cret" });
+  });
+
+  test("401 and 403 say what to do", async () => {
+    answer(401, '{"error":"this route needs the admin token: Authorization: Bearer <token>"}');
+    await expect(request("dev", "/videos", "Adding the video", { method: "POST", body: "{}" })).rejects.toThrow(
+      /^Adding the video failed: this action needs the admin token \(enter it under “Admin token” at the top\) — .* \(HTTP 401\)\.$/,
+    );
+    answer(403, '{"error":"wrong admin token"}');
+    await expect(request("dev", "/generator", "Starting the like generator", { method: "POST", body: "{}" }, "nope")).rejects.toThrow(
+      "Starting the like generator failed: the admin token is wrong (correct it under “Admin token” at the top) — wrong admin token (HTTP 403).",
+    );
+  });
+
+  test("is kept in the tab's session storage", () => {
+    saveToken("abc");
+    expect(sessionStorage.getItem(TOKEN_KEY)).toBe("abc");
+    expect(loadToken()).toBe("abc");
+    saveToken("");
+    expect(loadToken()).toBe("");
   });
 });
 
