@@ -125,6 +125,9 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := af.check(); err != nil {
 		return err
 	}
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	if _, err := ensureTopics(ctx, list, sizes, spec, log); err != nil {
 		return err
 	}

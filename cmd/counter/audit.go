@@ -135,6 +135,9 @@ It prints the windows checked, matching and drifting, and one line per drift.`)
 	if timeout <= 0 {
 		return cli.UsageError{Err: errors.New("--timeout must be positive")}
 	}
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	cfg.Brokers, cfg.Logger = list, log
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -32,6 +32,9 @@ func runBroker(ctx context.Context, args []string, stderr io.Writer) error {
 	if port < 0 || port > 65535 {
 		return cli.UsageError{Err: errPort(port)}
 	}
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	b, err := broker.Start(broker.Config{Port: port, DataDir: dataDir, MinSessionTimeout: minSession, MinFreeDisk: uint64(*reserve), Logger: log})
 	if err != nil {
 		return err

@@ -65,6 +65,9 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		return err
 	}
 
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	b, err := broker.Start(broker.Config{Port: kafkaPort, DataDir: filepath.Join(dataDir, "broker"), MinFreeDisk: uint64(*reserve), Logger: log})
 	if err != nil {
 		return err

@@ -71,6 +71,9 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if stateDir == "" {
 		stateDir = filepath.Join("data", "worker-"+id)
 	}
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	if _, err := ensureTopics(ctx, list, pol.Sizes, spec, log); err != nil {
 		return err
 	}
