@@ -91,7 +91,8 @@ func checkCommandLine(t *testing.T, args []string, env map[string]string) error 
 	defer cancel()
 	var out bytes.Buffer
 	if code := run(ctx, args, &out, &out); code != 0 {
-		return fmt.Errorf("counter %s: exit %d: %s", strings.Join(args, " "), code, strings.TrimSpace(out.String()))
+		first, _, _ := strings.Cut(strings.TrimSpace(out.String()), "\n") // the error, not the help after it
+		return fmt.Errorf("counter %s: exit %d: %s", strings.Join(args, " "), code, first)
 	}
 	return nil
 }
@@ -106,21 +107,25 @@ func hasEnvTwin(flags map[string]string, env string) bool {
 }
 
 // flagValue returns the value of flag name in a counter command line: from
-// args (--name v, --name=v, one or two dashes), else from env, else the
-// command's default ("" when it has none).
+// args (--name v, --name=v, one or two dashes; the last one wins, as in the
+// parser), else from env, else the command's default ("" when it has none).
 func flagValue(t *testing.T, args []string, env map[string]string, name string) string {
 	t.Helper()
+	val, given := "", false
 	for i := 1; i < len(args); i++ {
 		a := strings.TrimLeft(args[i], "-")
 		if a == args[i] {
 			continue
 		}
 		if a == name && i+1 < len(args) {
-			return args[i+1]
+			val, given = args[i+1], true
 		}
 		if v, ok := strings.CutPrefix(a, name+"="); ok {
-			return v
+			val, given = v, true
 		}
+	}
+	if given {
+		return val
 	}
 	if v, ok := env[cli.EnvName(name)]; ok {
 		return v
@@ -166,8 +171,8 @@ func TestCheckCommandLine(t *testing.T) {
 			}
 		})
 	}
-	if got := flagValue(t, []string{"worker", "--metrics-addr=:9101"}, nil, "metrics-addr"); got != ":9101" {
-		t.Errorf("flagValue --metrics-addr=:9101: %q", got)
+	if got := flagValue(t, []string{"worker", "--id", "a", "--metrics-addr=:9101", "-id=b"}, nil, "id"); got != "b" {
+		t.Errorf("flagValue --id a ... -id=b: %q, want the last, b", got)
 	}
 	if got := flagValue(t, []string{"api"}, nil, "http-addr"); got != ":3000" {
 		t.Errorf("flagValue default --http-addr: %q, want :3000", got)

@@ -193,8 +193,12 @@ func TestComposeCluster(t *testing.T) {
 		}
 		scrape = append(scrape, hostOf(name, s)+":"+port)
 		wantURL := "http://127.0.0.1:" + port + wantPath
-		if s.Healthcheck == nil || !slices.Contains(s.Healthcheck.Test, wantURL) {
-			t.Errorf("%s: health check %v does not ask %s", name, s.Healthcheck, wantURL)
+		var test []string
+		if s.Healthcheck != nil {
+			test = s.Healthcheck.Test
+		}
+		if !slices.Contains(test, wantURL) {
+			t.Errorf("%s: health check %q does not ask %s", name, test, wantURL)
 		}
 	}
 	if len(workerIDs) < 3 || apis < 2 {
