@@ -213,4 +213,3 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 		t.Logf("systemd-analyze verify said (nothing about our units):\n%s", out)
 	}
 }
-
