@@ -88,7 +88,9 @@ func TestConsumerSkipsAbortedCounts(t *testing.T) {
 	var errs waitWriter
 	done := make(chan error, 1)
 	cctx, stop := context.WithCancel(ctx)
-	go func() { done <- consume(cctx, config{brokers: b.Addrs(), topics: []string{topic}, finals: true}, out, &errs) }()
+	go func() {
+		done <- consume(cctx, config{brokers: b.Addrs(), topics: []string{topic}, finals: true}, out, &errs)
+	}()
 	select {
 	case <-seen: // the last committed record: everything before it was read
 	case <-ctx.Done():
