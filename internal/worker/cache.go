@@ -2,9 +2,10 @@ package worker
 
 import (
 	"cmp"
-	"maps"
+	"fmt"
 	"slices"
 
+	"github.com/counter-dev/counter/internal/pipeline/record"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/store"
 )
@@ -23,59 +24,46 @@ import (
 // The store (with the counts pending for it, see pending.go) stays the
 // committed state; the cache only saves reads.
 
-// committedCount returns the committed count of id in window win of tk.
-func (w *Worker) committedCount(tk *task, win window.Window, id []byte) (uint64, error) {
-	if _, stored := tk.windows[win]; !stored {
-		return 0, nil // a window without committed state has no counts
-	}
-	if counts, ok := tk.cache[win]; ok {
-		return counts[string(id)], nil
-	}
-	if c, ok := w.pendingCount(tk.partition, win, id); ok {
-		return c, nil
-	}
-	w.key = store.CountKey(w.key[:0], tk.partition, win, id)
-	return w.store.Count(w.key)
+// partState is the task.State of an owned partition: its committed counts
+// are read from the window cache, else from the counts pending for the next
+// checkpoint (pending.go), else from the store; its idempotency records from
+// the store.
+type partState struct {
+	w *Worker
+	o *owned
+	p int32
 }
 
-// eachCount calls fn with every count of window win as of the end of
-// transaction tt: the committed counts with tt's changes applied, and the
-// counts tt created.
-func (w *Worker) eachCount(tk *task, tt *taskTxn, win window.Window, fn func(id string, c uint64)) error {
-	changed := tt.counts[win]
-	if _, stored := tk.windows[win]; !stored {
-		for id, c := range changed {
-			fn(id, c)
-		}
-		return nil
+func (s partState) Count(win window.Window, id []byte) (uint64, error) {
+	if counts, ok := s.o.cache[win]; ok {
+		return counts[string(id)], nil
 	}
-	if counts, ok := tk.cache[win]; ok {
+	if c, ok := s.w.pendingCount(s.p, win, id); ok {
+		return c, nil
+	}
+	s.w.key = store.CountKey(s.w.key[:0], s.p, win, id)
+	return s.w.store.Count(s.w.key)
+}
+
+func (s partState) EachCount(win window.Window, fn func(id string, c uint64)) error {
+	if counts, ok := s.o.cache[win]; ok {
 		for id, c := range counts {
-			if d, ok := changed[id]; ok {
-				c = d
-			}
 			fn(id, c)
-		}
-		for id, c := range changed {
-			if _, ok := counts[id]; !ok {
-				fn(id, c)
-			}
 		}
 		return nil
 	}
-	// The store, then the counts pending for it (pending.go), then tt.
-	if pt := w.pending[tk.partition]; pt != nil && len(pt.counts[win]) > 0 {
-		merged := maps.Clone(pt.counts[win])
-		maps.Copy(merged, changed)
-		changed = merged
+	// The store, with the counts pending for it (pending.go) over it.
+	var pending map[string]uint64
+	if pt := s.w.pending[s.p]; pt != nil {
+		pending = pt.counts[win]
 	}
 	var seen map[string]bool
-	if len(changed) > 0 {
-		seen = make(map[string]bool, len(changed))
+	if len(pending) > 0 {
+		seen = make(map[string]bool, len(pending))
 	}
-	err := w.store.ScanWindow(tk.partition, win, func(idb []byte, c uint64) error {
+	err := s.w.store.ScanWindow(s.p, win, func(idb []byte, c uint64) error {
 		id := string(idb)
-		if d, ok := changed[id]; ok {
+		if d, ok := pending[id]; ok {
 			c = d
 			seen[id] = true
 		}
@@ -85,7 +73,7 @@ func (w *Worker) eachCount(tk *task, tt *taskTxn, win window.Window, fn func(id 
 	if err != nil {
 		return err
 	}
-	for id, c := range changed {
+	for id, c := range pending {
 		if !seen[id] {
 			fn(id, c)
 		}
@@ -93,10 +81,39 @@ func (w *Worker) eachCount(tk *task, tt *taskTxn, win window.Window, fn func(id 
 	return nil
 }
 
+// DedupID is the store key of the idempotency record.
+func (s partState) DedupID(video, key []byte) string {
+	return string(store.DedupKey(nil, s.p, video, key))
+}
+
+func (s partState) Dedup(id string) (record.Dedup, bool, error) {
+	v, found, err := s.w.store.Get([]byte(id))
+	if err != nil || !found {
+		return record.Dedup{}, false, err
+	}
+	d, ok := store.DecodeDedup(v)
+	if !ok {
+		return record.Dedup{}, false, fmt.Errorf("corrupt idempotency record %x", id)
+	}
+	return d, true, nil
+}
+
+// EachDedup skips records it cannot decode (Dedup reports them).
+func (s partState) EachDedup(fn func(id string, d record.Dedup) error) error {
+	lo, hi := store.DedupRange(s.p)
+	return s.w.store.Scan(lo, hi, func(k, v []byte) error {
+		d, ok := store.DecodeDedup(v)
+		if !ok {
+			return nil
+		}
+		return fn(string(k), d)
+	})
+}
+
 // cacheCommitted updates the cache with the counts of window win that a
 // transaction committed; created tells whether the window is new (had no
 // committed state before). A new window adopts the map of its changes.
-func (w *Worker) cacheCommitted(tk *task, win window.Window, changes map[string]uint64, created bool) {
+func (w *Worker) cacheCommitted(tk *owned, win window.Window, changes map[string]uint64, created bool) {
 	if created {
 		if w.cfg.CacheKeys < 0 || w.cachedKeys+int64(len(changes)) > int64(w.cfg.CacheKeys) {
 			return
@@ -121,7 +138,7 @@ func (w *Worker) cacheCommitted(tk *task, win window.Window, changes map[string]
 }
 
 // uncache drops the cached copy of window win of tk, if any.
-func (w *Worker) uncache(tk *task, win window.Window) {
+func (w *Worker) uncache(tk *owned, win window.Window) {
 	if counts, ok := tk.cache[win]; ok {
 		w.cachedKeys -= int64(len(counts))
 		delete(tk.cache, win)
@@ -129,7 +146,7 @@ func (w *Worker) uncache(tk *task, win window.Window) {
 }
 
 // uncacheTask drops every cached window of tk (it is no longer owned).
-func (w *Worker) uncacheTask(tk *task) {
+func (w *Worker) uncacheTask(tk *owned) {
 	for win := range tk.cache {
 		w.uncache(tk, win)
 	}
@@ -142,7 +159,7 @@ func (w *Worker) trimCache() {
 		return
 	}
 	type cached struct {
-		tk  *task
+		tk  *owned
 		win window.Window
 	}
 	var all []cached

@@ -9,44 +9,52 @@ import (
 	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/testkit"
+	"github.com/counter-dev/counter/internal/worker/task"
 )
 
 // cacheWorker is a worker with only what the window cache needs: a store,
-// metrics and one task.
-func cacheWorker(t *testing.T, cacheKeys int) (*Worker, *task) {
+// metrics and one owned partition.
+func cacheWorker(t *testing.T, cacheKeys int) (*Worker, *owned) {
 	t.Helper()
 	st, err := store.Open(t.TempDir(), testkit.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	tk := &task{partition: 3, windows: map[window.Window]struct{}{}}
-	return &Worker{cfg: Config{CacheKeys: cacheKeys}, m: NewMetrics(prometheus.NewRegistry()), store: st,
-		tasks: map[int32]*task{3: tk}}, tk
+	w := &Worker{cfg: Config{CacheKeys: cacheKeys}, m: NewMetrics(prometheus.NewRegistry()), store: st}
+	tk := w.newOwned(3, 0, task.Restored{})
+	w.tasks = map[int32]*owned{3: tk}
+	return w, tk
 }
 
 // commit stands for apply: the store gets the counts, then the cache.
-func commit(t *testing.T, w *Worker, tk *task, win window.Window, counts map[string]uint64) {
+func commit(t *testing.T, w *Worker, tk *owned, win window.Window, counts map[string]uint64) {
 	t.Helper()
 	b := w.store.NewBatch()
 	for id, c := range counts {
-		if err := b.Set(store.CountKey(nil, tk.partition, win, []byte(id)), store.EncodeUint64(c)); err != nil {
+		if err := b.Set(store.CountKey(nil, tk.core.Partition(), win, []byte(id)), store.EncodeUint64(c)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := b.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	_, stored := tk.windows[win]
-	tk.windows[win] = struct{}{}
+	_, stored := known[tk][win]
+	if known[tk] == nil {
+		known[tk] = map[window.Window]bool{}
+	}
+	known[tk][win] = true
 	w.cacheCommitted(tk, win, maps.Clone(counts), !stored)
 	w.trimCache()
 }
 
-func counts(t *testing.T, w *Worker, tk *task, win window.Window) map[string]uint64 {
+// known holds the windows commit wrote, per partition.
+var known = map[*owned]map[window.Window]bool{}
+
+func counts(t *testing.T, w *Worker, tk *owned, win window.Window) map[string]uint64 {
 	t.Helper()
 	got := map[string]uint64{}
-	if err := w.eachCount(tk, &taskTxn{}, win, func(id string, c uint64) { got[id] = c }); err != nil {
+	if err := (partState{w: w, o: tk, p: tk.core.Partition()}).EachCount(win, func(id string, c uint64) { got[id] = c }); err != nil {
 		t.Fatal(err)
 	}
 	return got
@@ -70,7 +78,7 @@ func TestCacheEvictsTheWindowsThatCloseFirst(t *testing.T) {
 	if got := counts(t, w, tk, early); !maps.Equal(got, map[string]uint64{"a": 1, "b": 2}) {
 		t.Fatalf("evicted window counts %v", got)
 	}
-	if c, err := w.committedCount(tk, early, []byte("b")); err != nil || c != 2 {
+	if c, err := (partState{w: w, o: tk, p: 3}).Count(early, []byte("b")); err != nil || c != 2 {
 		t.Fatalf("evicted window count of b = %d, %v", c, err)
 	}
 	// It is never cached again: a partial copy would miss counts.
@@ -92,14 +100,23 @@ func TestCacheEvictsTheWindowsThatCloseFirst(t *testing.T) {
 	}
 }
 
-func TestCacheOverlaysTheTransaction(t *testing.T) {
+// A core reads the committed counts through partState: the cache when it
+// holds the window, else the counts pending for the checkpoint over the
+// store.
+func TestStateReadsCacheElsePendingOverStore(t *testing.T) {
 	for _, cacheKeys := range []int{100, -1} { // cached and store-only
 		w, tk := cacheWorker(t, cacheKeys)
+		w.pending = map[int32]*pendingTask{}
 		win := window.Window{Size: 1000, Start: 0}
 		commit(t, w, tk, win, map[string]uint64{"a": 1, "b": 2})
-		tt := &taskTxn{counts: map[window.Window]map[string]uint64{win: {"b": 7, "c": 1}}}
+		// A later transaction's counts, committed but not checkpointed
+		// (as apply leaves them).
+		later := map[string]uint64{"b": 7, "c": 1}
+		w.deferCounts(3, win, later)
+		w.cacheCommitted(tk, win, maps.Clone(later), false)
+		st := partState{w: w, o: tk, p: 3}
 		got := map[string]uint64{}
-		if err := w.eachCount(tk, tt, win, func(id string, c uint64) {
+		if err := st.EachCount(win, func(id string, c uint64) {
 			if _, dup := got[id]; dup {
 				t.Errorf("cache %d: %s seen twice", cacheKeys, id)
 			}
@@ -108,12 +125,12 @@ func TestCacheOverlaysTheTransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !maps.Equal(got, map[string]uint64{"a": 1, "b": 7, "c": 1}) {
-			t.Errorf("cache %d: counts with the transaction %v", cacheKeys, got)
+			t.Errorf("cache %d: counts %v", cacheKeys, got)
 		}
-		if c, _ := w.committedCount(tk, win, []byte("b")); c != 2 {
+		if c, _ := st.Count(win, []byte("b")); c != 7 {
 			t.Errorf("cache %d: committed count of b = %d", cacheKeys, c)
 		}
-		if c, _ := w.committedCount(tk, win, []byte("zzz")); c != 0 {
+		if c, _ := st.Count(win, []byte("zzz")); c != 0 {
 			t.Errorf("cache %d: committed count of an absent id = %d", cacheKeys, c)
 		}
 	}

@@ -89,8 +89,8 @@ func (w *Worker) flushCombined(ctx context.Context, t *txn) error {
 	produced := 0
 	for _, l := range c.likes {
 		q := partition.ForKey(l.id, nPart)
-		if tk := w.tasks[q]; tk != nil {
-			counted, err := w.countHere(t, tk, l)
+		if o := w.tasks[q]; o != nil {
+			counted, err := w.countHere(t, o, l)
 			if err != nil {
 				return err
 			}
@@ -125,20 +125,12 @@ func (w *Worker) flushCombined(ctx context.Context, t *txn) error {
 // tk, which only makes tk's watermark lower, never a like late that would
 // not be), and before the marks their source sends at the end of this
 // transaction.
-func (w *Worker) countHere(t *txn, tk *task, l combinedLikes) (bool, error) {
-	tt := t.task(tk)
-	pol := w.cfg.Policy
-	for _, size := range pol.Sizes {
-		if pol.Closed(window.Of(l.ts, size.Millis), tt.wm) {
-			return false, nil
-		}
+func (w *Worker) countHere(t *txn, o *owned, l combinedLikes) (bool, error) {
+	t.touch(o)
+	counted, err := o.core.CountHere(l.id, l.n, l.ts)
+	if counted {
+		w.m.Counted.Add(float64(l.n))
+		w.m.CountedHere.Add(float64(l.n))
 	}
-	for _, size := range pol.Sizes {
-		if err := w.increment(tk, tt, window.Of(l.ts, size.Millis), l.id, l.n); err != nil {
-			return false, err
-		}
-	}
-	w.m.Counted.Add(float64(l.n))
-	w.m.CountedHere.Add(float64(l.n))
-	return true, nil
+	return counted, err
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -18,26 +16,27 @@ import (
 	"github.com/counter-dev/counter/internal/pipeline/watermark"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/store"
+	"github.com/counter-dev/counter/internal/worker/task"
 )
 
-// count adds the likes of partitioned-topic partition p to their windows and
-// applies the watermark marks found between them, in partition order: a
-// like is late exactly when a mark before it closed its window.
+// count feeds the likes and watermark marks of partitioned-topic partition
+// p to its counting core (package task), in partition order: a like is late
+// exactly when a mark before it closed its window. The shell's part is to
+// parse the records and to dead-letter what the core or the parsing refuses.
 func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record) error {
-	tk := w.tasks[p]
-	if tk == nil {
+	o := w.tasks[p]
+	if o == nil {
 		if err := w.catchUpEvents(ctx, t); err != nil {
 			return err
 		}
-		if tk = w.tasks[p]; tk == nil {
+		if o = w.tasks[p]; o == nil {
 			w.log.Warn("records from a partition not owned; aborting the transaction", "partition", p)
 			t.doomed = true
 			return nil
 		}
 	}
-	tt := t.task(tk)
-	pol := w.cfg.Policy
-	var late []string
+	t.touch(o)
+	sizes := len(w.cfg.Policy.Sizes)
 	for _, r := range recs {
 		if r.Attrs.IsControl() {
 			continue
@@ -48,7 +47,7 @@ func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 				w.log.Warn("ignoring a bad watermark mark", "partition", p, "offset", r.Offset, "err", err)
 				continue
 			}
-			tt.addMark(tk, m)
+			o.core.Mark(m)
 			continue
 		}
 		if err := videoid.Validate(r.Value); err != nil { // only foreign producers can cause this
@@ -60,38 +59,35 @@ func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 			w.deadLetter(t, r, record.ReasonBadCount, err.Error())
 			continue
 		}
-		ts := r.Timestamp.UnixMilli()
+		like := task.Like{Video: r.Value, N: n, Time: r.Timestamp.UnixMilli()}
 		if key, seqb, ok := idempotencyOf(r.Headers); ok {
 			seq, err := record.ParseIdempotency(key, seqb)
 			if err != nil { // only foreign producers can cause this
 				w.deadLetter(t, r, record.ReasonBadIdempotency, err.Error())
 				continue
 			}
-			if dup, err := w.dedup(tt, p, r.Value, key, seq, ts); err != nil {
-				return err
-			} else if dup {
-				w.m.Duplicates.Inc()
-				continue
-			}
+			like.Key, like.Seq = key, seq
 		}
-		late = late[:0]
-		for _, size := range pol.Sizes {
-			win := window.Of(ts, size.Millis)
-			if pol.Closed(win, tt.wm) {
-				late = append(late, size.Label)
-				w.m.Late.WithLabelValues(size.Label).Add(float64(n))
-				continue
-			}
-			if err := w.increment(tk, tt, win, r.Value, n); err != nil {
-				return err
-			}
+		v, err := o.core.Like(like)
+		if err != nil {
+			return err
 		}
-		if len(late) > 0 {
+		if v.Duplicate {
+			w.m.Duplicates.Inc()
+			continue
+		}
+		if len(v.Late) > 0 {
+			labels := make([]string, len(v.Late))
+			for i, s := range v.Late {
+				labels[i] = s.Label
+				w.m.Late.WithLabelValues(s.Label).Add(float64(n))
+			}
+			late := strings.Join(labels, ",")
 			w.deadLetter(t, r, record.ReasonLate, fmt.Sprintf("window(s) %s closed before this like arrived (watermark %s)",
-				strings.Join(late, ","), record.AppendTime(nil, tt.wm)),
-				kgo.RecordHeader{Key: "counter.late_windows", Value: []byte(strings.Join(late, ","))})
+				late, record.AppendTime(nil, o.core.OpenWatermark())),
+				kgo.RecordHeader{Key: "counter.late_windows", Value: []byte(late)})
 		}
-		if len(late) < len(pol.Sizes) {
+		if v.Counted(sizes) {
 			w.m.Counted.Add(float64(n))
 		}
 	}
@@ -109,58 +105,6 @@ func likesOf(r *kgo.Record) (uint64, error) {
 	return 1, nil
 }
 
-// dedup reports whether the like of video id with idempotency key and index
-// seq was already counted, and otherwise records it as counted.
-func (w *Worker) dedup(tt *taskTxn, p int32, id, key []byte, seq int, ts int64) (bool, error) {
-	dk := string(store.DedupKey(nil, p, id, key))
-	d, ok := tt.dedup[dk]
-	if !ok {
-		v, found, err := w.store.Get([]byte(dk))
-		if err != nil {
-			return false, err
-		}
-		if found {
-			if d, ok = store.DecodeDedup(v); !ok {
-				return false, fmt.Errorf("corrupt idempotency record %x", dk)
-			}
-		} else {
-			d.First = ts
-		}
-	}
-	if d.Has(seq) {
-		return true, nil
-	}
-	if tt.dedup == nil {
-		tt.dedup = map[string]store.Dedup{}
-	}
-	tt.dedup[dk] = d.With(seq)
-	return false, nil
-}
-
-// expireDedup deletes the idempotency records of partition p that are
-// older than the idempotency window, when the watermark crosses one of 24
-// steps of the window (so the scan runs about once an hour by default).
-func (w *Worker) expireDedup(t *txn, tk *task, tt *taskTxn) error {
-	step := max(w.cfg.IdempotencyWindow.Milliseconds()/24, 1000)
-	if tt.wm == watermark.None || (tk.wm != watermark.None && tt.wm/step == tk.wm/step) {
-		return nil
-	}
-	horizon := tt.wm - w.cfg.IdempotencyWindow.Milliseconds()
-	lo, hi := store.DedupRange(tk.partition)
-	return w.store.Scan(lo, hi, func(k, v []byte) error {
-		d, ok := store.DecodeDedup(v)
-		if !ok || d.First > horizon {
-			return nil
-		}
-		if _, changed := tt.dedup[string(k)]; changed {
-			return nil
-		}
-		tt.dedupGone = append(tt.dedupGone, string(k))
-		w.changelog(t, tk.partition, k, nil)
-		return nil
-	})
-}
-
 func markOf(r *kgo.Record) ([]byte, bool) {
 	for _, h := range r.Headers {
 		if h.Key == record.MarkHeader {
@@ -170,147 +114,52 @@ func markOf(r *kgo.Record) ([]byte, bool) {
 	return nil, false
 }
 
-func (t *txn) task(tk *task) *taskTxn {
-	tt := t.tasks[tk.partition]
-	if tt == nil {
-		tt = &taskTxn{
-			marks:  map[int32]watermark.Mark{},
-			wm:     tk.wm,
-			counts: map[window.Window]map[string]uint64{},
-		}
-		t.tasks[tk.partition] = tt
-	}
-	return tt
-}
-
-// addMark records a mark; a source's watermark never goes back.
-func (tt *taskTxn) addMark(tk *task, m record.Mark) {
-	prev, ok := tt.marks[m.Source]
-	if !ok {
-		prev, ok = tk.marks[m.Source]
-	}
-	if ok && prev.Watermark >= m.Watermark && prev.Sources >= m.Sources {
-		return
-	}
-	tt.marks[m.Source] = watermark.Mark{Watermark: max(prev.Watermark, m.Watermark), Sources: max(prev.Sources, m.Sources)}
-	merged := make(map[int32]watermark.Mark, len(tk.marks)+len(tt.marks))
-	for s, m := range tk.marks {
-		merged[s] = m
-	}
-	for s, m := range tt.marks {
-		merged[s] = m
-	}
-	tt.wm = max(tt.wm, watermark.Combine(merged))
-}
-
-// increment adds n likes to the count of id in window win.
-func (w *Worker) increment(tk *task, tt *taskTxn, win window.Window, id []byte, n uint64) error {
-	changed := tt.counts[win]
-	if changed == nil {
-		changed = map[string]uint64{}
-		tt.counts[win] = changed
-	}
-	if c, ok := changed[string(id)]; ok {
-		changed[string(id)] = c + n
-		return nil
-	}
-	c, err := w.committedCount(tk, win, id)
-	if err != nil {
-		return err
-	}
-	if c == 0 {
-		tt.newKeys++
-	}
-	changed[string(id)] = c + n
-	return nil
-}
-
-// finish produces what the transaction's state changes imply: final counts
-// of the windows that the new watermark closes, cumulative counts of the
-// keys that changed in open windows, changelog records for every change, and
-// tombstones for expired windows.
+// finish hands every partition the transaction touched to its core, which
+// reports what its changes imply (see fx): final counts of the windows the
+// new watermark closes, running counts, changelog records, tombstones.
 func (w *Worker) finish(t *txn) error {
-	for p, tt := range t.tasks {
-		if err := w.finishTask(t, w.tasks[p], tt); err != nil {
+	now := time.Now().UnixMilli()
+	for _, o := range t.touched {
+		if err := o.core.Finish(now, effects{w: w, t: t, p: o.core.Partition()}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (w *Worker) finishTask(t *txn, tk *task, tt *taskTxn) error {
-	pol := w.cfg.Policy
-	now := time.Now().UnixMilli()
-	all := make([]window.Window, 0, len(tk.windows)+len(tt.counts))
-	for win := range tk.windows {
-		all = append(all, win)
+// effects turns what a core reports into the records of transaction t.
+type effects struct {
+	w *Worker
+	t *txn
+	p int32
+}
+
+func (fx effects) Output(win window.Window, id string, count uint64, final bool) {
+	fx.w.output(fx.t, win, id, count, final)
+}
+
+func (fx effects) Closed(win window.Window) {
+	fx.w.m.WindowsClosed.WithLabelValues(fx.w.label(win)).Inc()
+}
+
+func (fx effects) Count(win window.Window, id string, count uint64, gone bool) {
+	fx.w.changelogCount(fx.t, fx.p, win, id, count, gone)
+}
+
+func (fx effects) Keys(n int64) {
+	fx.w.changelog(fx.t, fx.p, store.KeyCountKey(fx.p), store.EncodeInt64(n))
+}
+
+func (fx effects) Mark(source int32, m watermark.Mark) {
+	fx.w.changelog(fx.t, fx.p, store.WatermarkKey(fx.p, source), store.EncodeSourceMark(m))
+}
+
+func (fx effects) Dedup(id string, d record.Dedup, gone bool) {
+	var val []byte
+	if !gone {
+		val = store.EncodeDedup(d)
 	}
-	for win := range tt.counts {
-		if _, ok := tk.windows[win]; !ok {
-			all = append(all, win)
-		}
-	}
-	// Deterministic order: finals come out by window, oldest first.
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Start != all[j].Start {
-			return all[i].Start < all[j].Start
-		}
-		return all[i].Size < all[j].Size
-	})
-	expired := map[window.Window]bool{}
-	for _, win := range all {
-		closing := pol.Closed(win, tt.wm) && !pol.Closed(win, tk.wm)
-		gone := pol.Expired(win, tt.wm)
-		if !closing && !gone {
-			continue
-		}
-		err := w.eachCount(tk, tt, win, func(id string, c uint64) {
-			if closing {
-				w.output(t, win, id, c, true)
-			}
-			if gone {
-				w.changelogCount(t, tk.partition, win, id, 0, true)
-				tt.goneKeys++
-			}
-		})
-		if err != nil {
-			return err
-		}
-		if closing {
-			w.m.WindowsClosed.WithLabelValues(w.label(win)).Inc()
-		}
-		if gone {
-			expired[win] = true
-			tt.expired = append(tt.expired, win)
-		}
-	}
-	for win, changed := range tt.counts {
-		if expired[win] {
-			continue
-		}
-		// Updates go out while a window is open, except for windows the
-		// wall clock has already closed: a backlog being caught up gets
-		// its finals soon, and updates would only multiply the output.
-		update := !pol.Closed(win, tt.wm) && !pol.Closed(win, now)
-		for id, c := range changed {
-			if update {
-				w.output(t, win, id, c, false)
-			}
-			w.changelogCount(t, tk.partition, win, id, c, false)
-		}
-	}
-	if len(tt.counts) > 0 || tt.goneKeys > 0 {
-		// The number of counts follows them, so that a replay knows it
-		// without reading the store.
-		w.changelog(t, tk.partition, store.KeyCountKey(tk.partition), store.EncodeInt64(tk.keys+tt.newKeys-tt.goneKeys))
-	}
-	for s, m := range tt.marks {
-		w.changelog(t, tk.partition, store.WatermarkKey(tk.partition, s), store.EncodeSourceMark(m))
-	}
-	for k, d := range tt.dedup {
-		w.changelog(t, tk.partition, []byte(k), store.EncodeDedup(d))
-	}
-	return w.expireDedup(t, tk, tt)
+	fx.w.changelog(fx.t, fx.p, []byte(id), val)
 }
 
 func (w *Worker) label(win window.Window) string {
@@ -369,36 +218,35 @@ func (w *Worker) changelogCount(t *txn, p int32, win window.Window, id string, c
 	w.sess.Produce(context.Background(), rec, t.sentChangelog)
 }
 
-// apply makes a committed transaction the committed state: the store gets
-// the changes and the changelog position in one batch per partition.
+// apply makes a committed transaction the committed state: each touched
+// core commits its changes, and the store gets them with the changelog
+// position in one batch (counts at the next checkpoint: see pending.go).
 func (w *Worker) apply(t *txn) error {
 	b := w.store.NewBatch()
-	for p, tt := range t.tasks {
-		tk := w.tasks[p]
-		for win, changed := range tt.counts {
-			if !slices.Contains(tt.expired, win) {
-				w.deferCounts(p, win, changed) // written at the next checkpoint: see pending.go
-			}
+	for p, o := range t.touched {
+		c := o.core.Commit()
+		for win, changed := range c.Counts {
+			w.deferCounts(p, win, changed) // written at the next checkpoint: see pending.go
 		}
-		for s, m := range tt.marks {
+		for s, m := range c.Marks {
 			b.Set(store.WatermarkKey(p, s), store.EncodeSourceMark(m))
 		}
-		for _, win := range tt.expired {
+		for _, win := range c.Expired {
 			b.DeleteWindow(p, win)
 			w.dropPendingWindow(p, win)
 		}
-		for k, d := range tt.dedup {
-			b.Set([]byte(k), store.EncodeDedup(d))
+		for id, d := range c.Dedup {
+			b.Set([]byte(id), store.EncodeDedup(d))
 		}
-		for _, k := range tt.dedupGone {
-			b.Delete([]byte(k))
+		for _, id := range c.DedupGone {
+			b.Delete([]byte(id))
 		}
 		pt := w.pendingFor(p)
-		pt.keys += tt.newKeys - tt.goneKeys // written with the counts
+		pt.keys += c.KeysDelta // written with the counts
 		if end, ok := t.changelogEnd[p]; ok {
 			pt.next = end + 1
 		}
-		if tk == nil {
+		if w.tasks[p] != o {
 			// Revoked after the commit: no checkpoint will come for p.
 			if err := w.writePending(b, p); err != nil {
 				b.Discard()
@@ -406,29 +254,18 @@ func (w *Worker) apply(t *txn) error {
 			}
 			continue
 		}
-		for s, m := range tt.marks {
-			tk.marks[s] = m
+		w.stateKeys += c.KeysDelta
+		for win, changed := range c.Counts {
+			w.cacheCommitted(o, win, changed, c.Created[win])
 		}
-		tk.wm = tt.wm
-		tk.keys += tt.newKeys - tt.goneKeys
-		w.stateKeys += tt.newKeys - tt.goneKeys
-		for win, changed := range tt.counts {
-			if slices.Contains(tt.expired, win) {
-				continue
-			}
-			_, stored := tk.windows[win]
-			tk.windows[win] = struct{}{}
-			w.cacheCommitted(tk, win, changed, !stored)
-		}
-		for _, win := range tt.expired {
-			delete(tk.windows, win)
-			w.uncache(tk, win)
+		for _, win := range c.Expired {
+			w.uncache(o, win)
 		}
 	}
 	if t.demoTick > 0 {
 		b.Set(store.DemoKey(0), store.EncodeInt64(t.demoTick))
-		if tk := w.tasks[0]; tk != nil {
-			tk.demoTick = t.demoTick
+		if o := w.tasks[0]; o != nil {
+			o.demoTick = t.demoTick
 		}
 	}
 	if w.checkpointDue() {

@@ -295,12 +295,12 @@ func (w *Worker) groupPositions(ctx context.Context) (kadm.OffsetResponses, erro
 // same transaction as the like), so a change of owner neither repeats nor
 // skips a tick, and a fenced former owner cannot send one too.
 func (w *Worker) demo(ctx context.Context, t *txn) error {
-	tk := w.tasks[0]
-	if w.cfg.DemoInterval <= 0 || tk == nil {
+	o := w.tasks[0]
+	if w.cfg.DemoInterval <= 0 || o == nil {
 		return nil
 	}
 	k := time.Now().UnixMilli() / w.cfg.DemoInterval.Milliseconds()
-	if k <= tk.demoTick {
+	if k <= o.demoTick {
 		return nil
 	}
 	if err := w.begin(t); err != nil {

@@ -16,9 +16,8 @@ import (
 
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
-	"github.com/counter-dev/counter/internal/pipeline/watermark"
-	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/store"
+	"github.com/counter-dev/counter/internal/worker/task"
 )
 
 // restoreBatchBytes bounds the store batches of a replayed changelog tail,
@@ -64,7 +63,7 @@ type replayPart struct {
 // One consumer reads the changelogs of all the partitions. Those the store
 // holds nothing of, and long tails, are applied in bulk (sorted, written as
 // sstables: see store.Loader); short tails through batches.
-func (w *Worker) restore(ctx context.Context, parts []int32) (map[int32]*task, error) {
+func (w *Worker) restore(ctx context.Context, parts []int32) (map[int32]*owned, error) {
 	start := time.Now()
 	for _, p := range parts {
 		w.standbys.own(p)
@@ -77,7 +76,7 @@ func (w *Worker) restore(ctx context.Context, parts []int32) (map[int32]*task, e
 	if err != nil {
 		return nil, err
 	}
-	tasks := map[int32]*task{}
+	tasks := map[int32]*owned{}
 	todo := map[int32]*replayPart{}
 	for _, p := range parts {
 		next, err := w.store.ChangelogNext(p)
@@ -132,7 +131,7 @@ func (w *Worker) restore(ctx context.Context, parts []int32) (map[int32]*task, e
 
 // replay applies the changelog records [from, to) of the partitions in todo
 // to the store, and loads their tasks into tasks.
-func (w *Worker) replay(ctx context.Context, todo map[int32]*replayPart, start time.Time, tasks map[int32]*task) error {
+func (w *Worker) replay(ctx context.Context, todo map[int32]*replayPart, start time.Time, tasks map[int32]*owned) error {
 	offsets := map[int32]kgo.Offset{}
 	var loader *store.Loader
 	for _, p := range slices.Sorted(maps.Keys(todo)) {
@@ -179,7 +178,7 @@ func (w *Worker) replay(ctx context.Context, todo map[int32]*replayPart, start t
 	// the others are still read, as many at once as there are cores.
 	type finished struct {
 		p   int32
-		tk  *task
+		tk  *owned
 		err error
 	}
 	results := make(chan finished, len(todo))
@@ -363,7 +362,7 @@ func (rp *replayPart) commit(st *store.Store) error {
 
 // finishReplay writes what remains of a partition's replay and loads its
 // task.
-func (w *Worker) finishReplay(ctx context.Context, rp *replayPart, loader *store.Loader, start time.Time) (*task, error) {
+func (w *Worker) finishReplay(ctx context.Context, rp *replayPart, loader *store.Loader, start time.Time) (*owned, error) {
 	began := time.Now()
 	runs := 0
 	if rp.bulk {
@@ -384,7 +383,7 @@ func (w *Worker) finishReplay(ctx context.Context, rp *replayPart, loader *store
 }
 
 // loadTask reads the task of partition p from the store.
-func (w *Worker) loadTask(p int32, replayed int64, took time.Duration) (*task, error) {
+func (w *Worker) loadTask(p int32, replayed int64, took time.Duration) (*owned, error) {
 	marks, err := w.store.Watermarks(p)
 	if err != nil {
 		return nil, err
@@ -401,11 +400,15 @@ func (w *Worker) loadTask(p int32, replayed int64, took time.Duration) (*task, e
 	if err != nil {
 		return nil, err
 	}
-	tk := &task{partition: p, keys: keys, marks: marks, wm: watermark.Combine(marks), windows: map[window.Window]struct{}{}, demoTick: demo}
-	for _, win := range wins {
-		tk.windows[win] = struct{}{}
-	}
+	o := w.newOwned(p, demo, task.Restored{Marks: marks, Windows: wins, Keys: keys})
 	w.log.Info("partition ready", "partition", p, "replayed", replayed, "windows", len(wins), "keys", keys,
 		"took", took.Round(time.Millisecond))
-	return tk, nil
+	return o, nil
+}
+
+// newOwned returns partition p's shell state with its counting core.
+func (w *Worker) newOwned(p int32, demoTick int64, r task.Restored) *owned {
+	o := &owned{demoTick: demoTick}
+	o.core = task.New(p, task.Config{Policy: w.cfg.Policy, IdempotencyWindow: w.cfg.IdempotencyWindow.Milliseconds()}, partState{w: w, o: o, p: p}, r)
+	return o
 }

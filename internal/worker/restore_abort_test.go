@@ -218,7 +218,7 @@ func restoreWorker(t testing.TB, brokers []string, dir string) *Worker {
 
 // restoreWithin restores every partition with w, failing the test if that
 // takes longer than d (a restore waiting for records that never come).
-func restoreWithin(t testing.TB, w *Worker, parts int32, d time.Duration) map[int32]*task {
+func restoreWithin(t testing.TB, w *Worker, parts int32, d time.Duration) map[int32]*owned {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -329,7 +329,7 @@ func TestRestoreIgnoresAbortedTransactions(t *testing.T) {
 	t.Run("standby", func(t *testing.T) { // a standby tailing the changelog
 		w := restoreWorker(t, brokers, dirs["standby"])
 		tailUntil(t, w, ends, 30*time.Second)
-		tasks := map[int32]*task{}
+		tasks := map[int32]*owned{}
 		for p := range int32(parts) {
 			tk, err := w.loadTask(p, 0, 0)
 			if err != nil {
@@ -458,7 +458,7 @@ func TestRestoreFinishesOnAnInvisibleTail(t *testing.T) {
 	t.Run("standby", func(t *testing.T) {
 		w := restoreWorker(t, brokers, filepath.Join(t.TempDir(), "standby"))
 		tailUntil(t, w, ends, 20*time.Second)
-		tasks := map[int32]*task{}
+		tasks := map[int32]*owned{}
 		for p := range int32(parts) {
 			tk, err := w.loadTask(p, 0, 0)
 			if err != nil {

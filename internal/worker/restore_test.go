@@ -83,7 +83,7 @@ func changelogState(t testing.TB, brokers []string) (map[int32]map[string][]byte
 // checkRestored checks that st holds exactly the state the changelog
 // describes, at its end offsets, and that the key count of each partition
 // and of the task are right.
-func checkRestored(t *testing.T, st *store.Store, tasks map[int32]*task, want map[int32]map[string][]byte, ends map[int32]int64) {
+func checkRestored(t *testing.T, st *store.Store, tasks map[int32]*owned, want map[int32]map[string][]byte, ends map[int32]int64) {
 	t.Helper()
 	for p, kv := range want {
 		got := map[string][]byte{}
@@ -121,7 +121,7 @@ func checkRestored(t *testing.T, st *store.Store, tasks map[int32]*task, want ma
 		if n, _ := st.KeyCount(p); n != counts {
 			t.Errorf("partition %d: key count %d, want %d", p, n, counts)
 		}
-		if tk := tasks[p]; tk == nil || tk.keys != counts {
+		if tk := tasks[p]; tk == nil || tk.core.Keys() != counts {
 			t.Errorf("partition %d: task %+v, want %d keys", p, tk, counts)
 		}
 	}
@@ -129,7 +129,7 @@ func checkRestored(t *testing.T, st *store.Store, tasks map[int32]*task, want ma
 
 // restoreInto restores every partition into the store in dir with a worker
 // that is not started, as a worker joining the group would.
-func restoreInto(t testing.TB, brokers []string, p window.Policy, dir string, parts int32) (*store.Store, map[int32]*task) {
+func restoreInto(t testing.TB, brokers []string, p window.Policy, dir string, parts int32) (*store.Store, map[int32]*owned) {
 	t.Helper()
 	ctx := context.Background()
 	w, err := New(ctx, Config{Brokers: brokers, ID: "restorer", StateDir: dir, Policy: p,
@@ -365,7 +365,7 @@ func benchmarkRestore(b *testing.B, tail bool) {
 	b.ReportMetric(float64(peakLive-before.HeapAlloc)/(1<<20), "peak-live-MiB")
 	var keys int64
 	for _, tk := range tasks {
-		keys += tk.keys
+		keys += tk.core.Keys()
 	}
 	if keys != int64(b.N) {
 		b.Fatalf("restored %d keys, want %d", keys, b.N)

@@ -10,9 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/counter-dev/counter/internal/pipeline/watermark"
 	"github.com/counter-dev/counter/internal/pipeline/window"
-	"github.com/counter-dev/counter/internal/store"
 )
 
 // txn is the uncommitted work of one Kafka transaction. The committed state
@@ -24,7 +22,7 @@ type txn struct {
 	doomed bool // a partition was revoked or is unknown: must abort
 
 	sources map[int32]*sourceTxn
-	tasks   map[int32]*taskTxn
+	touched map[int32]*owned // partitions whose counting core the transaction changed
 
 	demoTick int64 // demo tick sent in this transaction, 0 if none
 
@@ -132,7 +130,7 @@ func permanent(err error) bool {
 }
 
 func newTxn() *txn {
-	t := &txn{sources: map[int32]*sourceTxn{}, tasks: map[int32]*taskTxn{}, changelogEnd: map[int32]int64{},
+	t := &txn{sources: map[int32]*sourceTxn{}, touched: map[int32]*owned{}, changelogEnd: map[int32]int64{},
 		bounds: map[window.Window][]byte{}}
 	t.sent, t.sentChangelog = t.promise(false), t.promise(true)
 	return t
@@ -145,18 +143,14 @@ type sourceTxn struct {
 	sent  int64 // watermark sent in this transaction, None if none
 }
 
-// taskTxn is the pending state of one partitioned-topic partition.
-type taskTxn struct {
-	marks   map[int32]watermark.Mark            // marks received in this transaction
-	wm      int64                               // watermark with those marks
-	counts  map[window.Window]map[string]uint64 // window -> video id -> new count, for counts changed
-	expired []window.Window                     // windows deleted at commit
+// touch records that the transaction feeds o's counting core.
+func (t *txn) touch(o *owned) { t.touched[o.core.Partition()] = o }
 
-	newKeys  int64 // counts created
-	goneKeys int64 // counts deleted with expired windows
-
-	dedup     map[string]store.Dedup // idempotency records changed
-	dedupGone []string               // idempotency records expired
+// abortTouched drops the changes of the transaction in every core it fed.
+func (t *txn) abortTouched() {
+	for _, o := range t.touched {
+		o.core.Abort()
+	}
 }
 
 // value copies b into the transaction's value buffer and returns the copy.

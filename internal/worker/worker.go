@@ -20,6 +20,7 @@ import (
 	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/store"
 	"github.com/counter-dev/counter/internal/worker/deadletter"
+	"github.com/counter-dev/counter/internal/worker/task"
 )
 
 // Worker is one stream worker. Create it with New, run it with Run.
@@ -48,7 +49,7 @@ type Worker struct {
 
 	// Committed state, touched only by the Run goroutine.
 	sources    map[int32]*source
-	tasks      map[int32]*task
+	tasks      map[int32]*owned
 	stateKeys  int64       // counts held by the owned tasks
 	cachedKeys int64       // counts in the window cache (cache.go)
 	ready      atomic.Bool // every owned task restored
@@ -79,15 +80,12 @@ type source struct {
 	sent  int64 // last watermark sent and committed
 }
 
-// task is a partitioned-topic partition this worker counts.
-type task struct {
-	partition int32
-	marks     map[int32]watermark.Mark
-	wm        int64
-	windows   map[window.Window]struct{}          // windows with state in the store
-	cache     map[window.Window]map[string]uint64 // complete copies of some windows' counts (cache.go)
-	demoTick  int64                               // last demo tick sent (partition 0 only)
-	keys      int64                               // counts in the store
+// owned is a partitioned-topic partition this worker counts: its counting
+// core, and what the shell keeps beside it.
+type owned struct {
+	core     *task.Task
+	cache    map[window.Window]map[string]uint64 // complete copies of some windows' counts (cache.go)
+	demoTick int64                               // last demo tick sent (partition 0 only)
 }
 
 type rebalanceEvent struct {
@@ -118,7 +116,7 @@ func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 		log:     cfg.Logger.With("worker", cfg.ID),
 		m:       cfg.Metrics,
 		sources: map[int32]*source{},
-		tasks:   map[int32]*task{},
+		tasks:   map[int32]*owned{},
 		pending: map[int32]*pendingTask{},
 		refused: map[srcRef]refusal{},
 	}
@@ -335,7 +333,7 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 	w.events = nil
 	w.mu.Unlock()
 	for _, ev := range events {
-		var restored map[int32]*task
+		var restored map[int32]*owned
 		if ev.assigned && len(ev.parts[topics.Partitioned]) > 0 {
 			w.ready.Store(false)
 			if restored, err = w.restore(ctx, ev.parts[topics.Partitioned]); err != nil {
@@ -348,16 +346,16 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 				case ev.assigned && topic == topics.Ingestion:
 					w.sources[p] = &source{pos: -1, maxTs: watermark.None, sent: watermark.None}
 				case ev.assigned && topic == topics.Partitioned:
-					tk := restored[p]
-					w.tasks[p] = tk
-					w.stateKeys += tk.keys
+					o := restored[p]
+					w.tasks[p] = o
+					w.stateKeys += o.core.Keys()
 				case topic == topics.Ingestion:
 					delete(w.sources, p)
 					revoked = true
 				case topic == topics.Partitioned:
-					if tk := w.tasks[p]; tk != nil {
-						w.stateKeys -= tk.keys
-						w.uncacheTask(tk)
+					if o := w.tasks[p]; o != nil {
+						w.stateKeys -= o.core.Keys()
+						w.uncacheTask(o)
 					}
 					if err := w.flushPending(p); err != nil {
 						return revoked, err
@@ -454,10 +452,12 @@ func (w *Worker) end(ctx context.Context, t *txn) error {
 	}
 	w.m.CommitSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
+		t.abortTouched()
 		w.m.Transactions.WithLabelValues("aborted").Inc()
 		return fmt.Errorf("ending transaction: %w", err)
 	}
 	if !committed {
+		t.abortTouched()
 		w.m.Transactions.WithLabelValues("aborted").Inc()
 		w.log.Info("transaction aborted; uncommitted state dropped", "doomed", t.doomed)
 		if t.permanentErr != nil && len(t.refusals) == 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/counter-dev/counter/internal/apinode/ingest"
 	"github.com/counter-dev/counter/internal/apinode/ingest/ingesttest"
 	"github.com/counter-dev/counter/internal/pipeline/catalog"
+	"github.com/counter-dev/counter/internal/testkit"
 )
 
 // TestEndToEnd posts likes over HTTP to a server backed by a KafkaSink on an
@@ -57,7 +58,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	byKey := map[string]int{}
-	for _, r := range ingesttest.ReadAll(t, cluster.ListenAddrs(), ingest.DefaultTopic) {
+	for _, r := range testkit.ReadAll(t, cluster.ListenAddrs(), ingest.DefaultTopic) {
 		if string(r.Key) != string(r.Value) {
 			t.Fatalf("key %q, value %q", r.Key, r.Value)
 		}

@@ -36,9 +36,9 @@ import (
 	"github.com/counter-dev/counter/internal/pipeline/catalog"
 )
 
-// LikeSink records likes. SendLikes returns nil only once all n likes for
-// videoID are durably accepted; an error wrapping ingest.ErrUnavailable
-// means they were not (the API answers 503).
+// LikeSink records likes. Send returns nil only once all the likes of l
+// are durably accepted; an error wrapping ingest.ErrUnavailable means they
+// were not (the API answers 503).
 type LikeSink interface {
 	Send(ctx context.Context, l ingest.Likes) error
 }

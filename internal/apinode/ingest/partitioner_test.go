@@ -11,6 +11,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/apinode/ingest/ingesttest"
 	"github.com/counter-dev/counter/internal/pipeline/partition"
+	"github.com/counter-dev/counter/internal/testkit"
 )
 
 // randomIDs returns n distinct valid video ids of 1 to 128 characters.
@@ -120,8 +121,8 @@ func TestSendLikesPlacesKeysAsDefaultProducer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := partitionsByKey(t, ingesttest.ReadAll(t, c.ListenAddrs(), DefaultTopic))
-	want := partitionsByKey(t, ingesttest.ReadAll(t, c.ListenAddrs(), other))
+	got := partitionsByKey(t, testkit.ReadAll(t, c.ListenAddrs(), DefaultTopic))
+	want := partitionsByKey(t, testkit.ReadAll(t, c.ListenAddrs(), other))
 	if len(got) != len(ids) || len(want) != len(ids) {
 		t.Fatalf("%d and %d keys read, want %d", len(got), len(want), len(ids))
 	}
@@ -166,7 +167,7 @@ func TestSendLikesFollowsAddedPartitions(t *testing.T) {
 			t.Fatal(err)
 		}
 		moved := false
-		for _, r := range ingesttest.ReadAll(t, c.ListenAddrs(), DefaultTopic) {
+		for _, r := range testkit.ReadAll(t, c.ListenAddrs(), DefaultTopic) {
 			switch r.Partition {
 			case want:
 				moved = true

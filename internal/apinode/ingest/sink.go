@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/record"
 	"github.com/counter-dev/counter/internal/pipeline/videoid"
 )
@@ -107,7 +108,7 @@ func NewKafkaSink(cfg SinkConfig) (*KafkaSink, error) {
 		// fails the buffered records past their deadline: refresh every
 		// second rather than every 5s, which also reconnects sooner.
 		kgo.MetadataMinAge(time.Second),
-		kgo.WithLogger(kgoLogger{cfg.Logger}),
+		kgo.WithLogger(kafkalog.New(cfg.Logger)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/apinode/ingest/ingesttest"
 	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/testkit"
 )
 
 const (
@@ -78,7 +79,7 @@ func TestSendLikesProducesKeyedRecords(t *testing.T) {
 	}
 	after := time.Now()
 
-	recs := ingesttest.ReadAll(t, c.ListenAddrs(), DefaultTopic)
+	recs := testkit.ReadAll(t, c.ListenAddrs(), DefaultTopic)
 	if got := countByKey(t, recs); got[idA] != 3 || got[idB] != 1 || len(got) != 2 {
 		t.Fatalf("records by key = %v, want 3 of %s and 1 of %s", got, idA, idB)
 	}
@@ -126,7 +127,7 @@ func TestSlowBrokerFailedLikesAreNotSentLater(t *testing.T) {
 	if err := s.SendLikes(context.Background(), idB, 1); err != nil {
 		t.Fatalf("SendLikes after the broker recovered: %v", err)
 	}
-	got := countByKey(t, ingesttest.ReadAll(t, c.ListenAddrs(), DefaultTopic))
+	got := countByKey(t, testkit.ReadAll(t, c.ListenAddrs(), DefaultTopic))
 	if got[idA] != 0 || got[idB] != 2 {
 		t.Fatalf("records by key = %v, want none of %s and 2 of %s", got, idA, idB)
 	}
@@ -162,7 +163,7 @@ func TestUnreachableBrokerFailedLikesAreNotSentLater(t *testing.T) {
 			t.Fatalf("broker never became usable: %v", err)
 		}
 	}
-	got := countByKey(t, ingesttest.ReadAll(t, c.ListenAddrs(), DefaultTopic))
+	got := countByKey(t, testkit.ReadAll(t, c.ListenAddrs(), DefaultTopic))
 	if got[idA] != 0 || got[idB] < 1 {
 		t.Fatalf("records by key = %v, want none of %s and some of %s", got, idA, idB)
 	}
