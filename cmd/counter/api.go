@@ -14,12 +14,11 @@ import (
 
 	"github.com/counter-dev/counter/internal/apinode"
 	"github.com/counter-dev/counter/internal/apinode/api"
-	"github.com/counter-dev/counter/internal/apinode/generator"
 	"github.com/counter-dev/counter/internal/apinode/ingest"
 	"github.com/counter-dev/counter/internal/apinode/live"
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
-	"github.com/counter-dev/counter/internal/worker"
 )
 
 const apiSummary = "run only the HTTP API (ingestion, catalog, live counts over Socket.IO, like generator, health, metrics)"
@@ -50,9 +49,9 @@ func (a *apiFlags) register(fs *cli.FlagSet) {
 // registerCluster adds the flags of the cluster view (counter api only:
 // counter dev knows its workers' settings).
 func (a *apiFlags) registerCluster(fs *cli.FlagSet) {
-	fs.StringVar(&a.group, "group", worker.DefaultGroup, "consumer group of the workers, for GET /{stage}/cluster")
+	fs.StringVar(&a.group, "group", topics.WorkersGroup, "consumer group of the workers, for GET /{stage}/cluster")
 	fs.IntVar(&a.standbys, "standby-replicas", 1, "the workers' --standby-replicas, for GET /{stage}/cluster")
-	fs.DurationVar(&a.grace, "grace", generator.DefaultGrace, "the workers' --grace: the like generator gives up likes it could not send before their window closed")
+	fs.DurationVar(&a.grace, "grace", window.DefaultGrace, "the workers' --grace: the like generator gives up likes it could not send before their window closed")
 }
 
 func (a *apiFlags) check() error {

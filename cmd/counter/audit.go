@@ -12,8 +12,8 @@ import (
 
 	"github.com/counter-dev/counter/internal/apinode/audit"
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
-	"github.com/counter-dev/counter/internal/worker"
 )
 
 const auditSummary = "recount closed windows from the ingestion topic and compare them with the final records (exit 1 on drift)"
@@ -31,11 +31,11 @@ type auditFlags struct {
 
 func (a *auditFlags) register(fs *cli.FlagSet) {
 	fs.ListVar(&a.windows, "windows", []string{"1m", "5m", "10m"}, "the workers' window sizes, comma-separated (one output topic each)")
-	fs.DurationVar(&a.grace, "grace", 5*time.Second, "the workers' --grace")
+	fs.DurationVar(&a.grace, "grace", window.DefaultGrace, "the workers' --grace")
 	fs.Func("from", "check windows starting at or after this time: RFC 3339, or a duration ago (2h); empty: the oldest data the topics retain", timeValue(&a.from))
 	fs.Func("to", "check windows closed (end + grace) at or before this time: RFC 3339, or a duration ago; empty: now minus --settle", timeValue(&a.to))
 	fs.DurationVar(&a.settle, "settle", audit.DefaultSettle, "windows closed less than this long ago are not checked yet")
-	fs.StringVar(&a.group, "group", worker.DefaultGroup, "the workers' consumer group: the audit first waits for it to process the input present (empty: no wait)")
+	fs.StringVar(&a.group, "group", topics.WorkersGroup, "the workers' consumer group: the audit first waits for it to process the input present (empty: no wait)")
 	fs.DurationVar(&a.catchUp, "catch-up-timeout", audit.DefaultCatchUpTimeout, "how long to wait for the workers to catch up before reading (0: no wait)")
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/kafka/broker"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -85,11 +86,9 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	workerErr := make(chan error, workers) // a worker that stopped for good
 	for i := 0; i < workers; i++ {
 		id := "dev-" + strconv.Itoa(i)
-		cfg := worker.Config{
-			Brokers: brokers, ID: id, StateDir: filepath.Join(dataDir, "worker-"+id), Policy: pol,
-			CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo, MinFreeDisk: uint64(*reserve), Logger: log,
-			Metrics: worker.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg)),
-		}
+		cfg := pf.workerConfig(brokers, id, filepath.Join(dataDir, "worker-"+id), pol)
+		cfg.DemoInterval, cfg.MinFreeDisk, cfg.Logger = demo, uint64(*reserve), log
+		cfg.Metrics = worker.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -99,7 +98,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		}()
 	}
 
-	af.group, af.standbys, af.replication, af.grace = worker.DefaultGroup, pf.standbys, spec.Replication, pf.grace
+	af.group, af.standbys, af.replication, af.grace = topics.WorkersGroup, pf.standbys, spec.Replication, pf.grace
 	srv, closeAPI, err := af.start(ctx, brokers, pol.Sizes, reg, log)
 	if err != nil {
 		stopWorkers()

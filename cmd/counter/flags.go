@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/counter-dev/counter/internal/disk/diskspace"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/counter-dev/counter/internal/disk/diskspace"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -66,23 +67,25 @@ type countFlags struct {
 
 func (p *countFlags) register(fs *cli.FlagSet) {
 	p.topicFlags.register(fs)
-	fs.DurationVar(&p.grace, "grace", 5*time.Second, "how long after its end a window still accepts likes")
+	fs.DurationVar(&p.grace, "grace", window.DefaultGrace, "how long after its end a window still accepts likes")
 	fs.DurationVar(&p.retention, "retention", 0, "how long the state of a closed window is kept (0: twice the largest window)")
 	fs.DurationVar(&p.commitInterval, "commit-interval", worker.DefaultCommitInterval, "how long one transaction collects likes: bounds output latency")
 	fs.DurationVar(&p.maxFuture, "max-future", worker.DefaultMaxFuture, "likes stamped further ahead of the worker clock go to the dead-letter topic (reason future)")
-	fs.IntVar(&p.standbys, "standby-replicas", 1, "other workers keeping a warm copy of each partition's state (0 disables; none with a single worker)")
+	fs.IntVar(&p.standbys, "standby-replicas", worker.DefaultStandbyReplicas, "other workers keeping a warm copy of each partition's state (0 disables; none with a single worker)")
 	fs.DurationVar(&p.checkpoint, "checkpoint-interval", worker.DefaultCheckpointInterval, "how often committed counts are written to the local store (a crash replays up to this much more changelog)")
 	fs.IntVar(&p.cacheKeys, "cache-keys", worker.DefaultCacheKeys, "window counts each worker also keeps in memory to count without store reads (~80 B each; 0 disables)")
 	fs.DurationVar(&p.idempotency, "idempotency-window", worker.DefaultIdempotencyWindow, "how long a retried request with the same Idempotency-Key is recognized (event time)")
 }
 
-// workerCacheKeys returns worker.Config.CacheKeys for --cache-keys (where
-// 0 disables the cache).
-func (p *countFlags) workerCacheKeys() int {
-	if p.cacheKeys == 0 {
-		return -1
-	}
-	return p.cacheKeys
+// workerConfig returns the configuration of worker id: the defaults of
+// worker.DefaultConfig with what the flags set. Both counter worker and
+// counter dev build their workers' configurations here.
+func (p *countFlags) workerConfig(brokers []string, id, stateDir string, pol window.Policy) worker.Config {
+	cfg := worker.DefaultConfig()
+	cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, id, stateDir, pol
+	cfg.CommitInterval, cfg.MaxFuture, cfg.IdempotencyWindow = p.commitInterval, p.maxFuture, p.idempotency
+	cfg.StandbyReplicas, cfg.CacheKeys, cfg.CheckpointInterval = p.standbys, p.cacheKeys, p.checkpoint
+	return cfg
 }
 
 func (p *countFlags) policy() (window.Policy, error) {

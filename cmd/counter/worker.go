@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -38,7 +39,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
 	fs.StringVar(&id, "id", host, "worker id: unique in the group and stable across restarts (names the transactional id)")
 	fs.StringVar(&stateDir, "state-dir", "", "directory of the local state store (default ./data/worker-<id>)")
-	fs.StringVar(&group, "group", worker.DefaultGroup, "consumer group of the workers")
+	fs.StringVar(&group, "group", topics.WorkersGroup, "consumer group of the workers")
 	fs.StringVar(&instanceID, "instance-id", "", "static group membership id (KIP-345); empty for dynamic membership")
 	fs.DurationVar(&session, "session-timeout", worker.DefaultSessionTimeout, "how long a dead worker keeps its partitions")
 	fs.DurationVar(&demo, "demo-interval", 0, "send a demo like this often from the owner of partition 0 (0 disables)")
@@ -78,11 +79,9 @@ Workers in the same --group share the partitions; each needs its own --id and --
 		return err
 	}
 	reg := newRegistry()
-	cfg := worker.Config{
-		Brokers: list, Group: group, ID: id, InstanceID: instanceID, StateDir: stateDir, Policy: pol,
-		CommitInterval: pf.commitInterval, MaxFuture: pf.maxFuture, IdempotencyWindow: pf.idempotency, StandbyReplicas: pf.standbys, CacheKeys: pf.workerCacheKeys(), CheckpointInterval: pf.checkpoint, DemoInterval: demo, MinFreeDisk: uint64(*reserve),
-		SessionTimeout: session, Logger: log, Registerer: reg,
-	}
+	cfg := pf.workerConfig(list, id, stateDir, pol)
+	cfg.Group, cfg.InstanceID, cfg.DemoInterval, cfg.MinFreeDisk = group, instanceID, demo, uint64(*reserve)
+	cfg.SessionTimeout, cfg.Logger, cfg.Registerer = session, log, reg
 	cfg.Metrics = worker.NewMetrics(reg) // kept across restarts
 	sup := &supervisor{cfg: cfg, log: log, giveUp: workerGiveUp}
 	if metricsAddr != "" {

@@ -24,8 +24,11 @@ import (
 // Socket.IO clients of the npm socket.io-client package, one over
 // WebSocket only and one over long-polling only, register two videos and
 // the window sizes: they get the current counts at once, then the live
-// counts of their videos only, which end with the finals of the output
-// topics.
+// counts of their videos only. Across the window closes of 2s windows,
+// whose finals come a second (the grace) after the next window's first
+// counts, the original events (live_aggregations_*) never go back to an
+// older window, and the window events (live_windows_*) end with the finals
+// of the output topics (checkClient).
 func TestSocketIOClientsGetLiveCounts(t *testing.T) {
 	p := startPipeline(t, time.Second, "2s", "6s")
 	api := p.startAPI("api-1")

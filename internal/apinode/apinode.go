@@ -44,7 +44,7 @@ type Config struct {
 	// Sizes are the window sizes of the workers; the smallest is the
 	// generator's step.
 	Sizes []window.Size
-	// Grace is the workers' grace (generator.DefaultGrace if zero): the
+	// Grace is the workers' grace (window.DefaultGrace if zero): the
 	// generator gives up likes it could not send before their window
 	// closed.
 	Grace time.Duration
@@ -138,10 +138,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.closers = append(n.closers, catalogStore.Close)
 
 	v := view.New(cfg.Sizes, cfg.ViewKeep)
-	n.hub = live.New(live.Config{FlushInterval: cfg.FlushInterval, AllowedOrigins: cfg.CORSOrigins,
+	// The feed tells the hub of changes; the hub sends counts once the
+	// feed has caught up. Neither runs before the end of Start.
+	n.feed = viewfeed.New(viewfeed.Config{Brokers: cfg.Brokers, Logger: log, Registerer: cfg.Registry}, v,
+		func(changes []view.Change) { n.hub.Changed(changes) })
+	n.hub = live.New(live.Config{FlushInterval: cfg.FlushInterval, AllowedOrigins: cfg.CORSOrigins, Ready: n.feed.Ready(),
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, Logger: log, Registerer: cfg.Registry}, v)
 	n.closers = append(n.closers, n.hub.Close)
-	n.feed = viewfeed.New(viewfeed.Config{Brokers: cfg.Brokers, Logger: log, Registerer: cfg.Registry}, v, n.hub.Changed)
 
 	gen, err := generator.Open(ctx, generator.Config{
 		Brokers: cfg.Brokers, Replication: cfg.Replication, StepMs: smallest(cfg.Sizes).Millis, Grace: cfg.Grace, Instance: cfg.Instance,
@@ -161,7 +164,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	s.Handle("GET /{stage}/cluster", clusterview.Handler(kadm.NewClient(admCl), cfg.WorkersGroup, stage, cfg.Standbys))
 	grace := cfg.Grace
 	if grace == 0 {
-		grace = generator.DefaultGrace
+		grace = window.DefaultGrace
 	}
 	audits := auditview.New(auditview.Config{Stage: stage, Registerer: cfg.Registry, MaxAge: cfg.AuditMaxAge, Audit: audit.Config{
 		Brokers: cfg.Brokers, Sizes: cfg.Sizes, Grace: grace, Group: cfg.WorkersGroup, Settle: cfg.AuditSettle, Logger: log,

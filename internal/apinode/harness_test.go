@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -46,11 +47,11 @@ func startPipeline(t *testing.T, grace time.Duration, sizes ...string) *pipeline
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range 2 {
-		w, err := worker.New(ctx, worker.Config{
-			Brokers: brokers, ID: fmt.Sprint("w", i), StateDir: filepath.Join(t.TempDir(), fmt.Sprint("w", i)),
-			Policy: pol, SessionTimeout: 2 * time.Second, Logger: testkit.Logger().With("worker", i),
-			Registerer: prometheus.NewRegistry(),
-		})
+		cfg := worker.DefaultConfig()
+		cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, fmt.Sprint("w", i), filepath.Join(t.TempDir(), fmt.Sprint("w", i)), pol
+		cfg.StandbyReplicas, cfg.SessionTimeout, cfg.Logger = 0, 2*time.Second, testkit.Logger().With("worker", i)
+		cfg.Registerer = prometheus.NewRegistry()
+		w, err := worker.New(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +74,11 @@ type instance struct {
 	close func()
 }
 
-func (p *pipeline) startAPI(name string) *instance {
+func (p *pipeline) startAPI(name string) *instance { return p.startAPIAt(name, "") }
+
+// startAPIAt starts an instance serving at addr (host:port), or at a port
+// of its own if addr is empty.
+func (p *pipeline) startAPIAt(name, addr string) *instance {
 	t := p.t
 	t.Helper()
 	reg := prometheus.NewRegistry()
@@ -86,7 +91,17 @@ func (p *pipeline) startAPI(name string) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(n.Handler())
+	ts := httptest.NewUnstartedServer(n.Handler())
+	if addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			n.Close()
+			t.Fatal(err)
+		}
+		ts.Listener.Close()
+		ts.Listener = l
+	}
+	ts.Start()
 	var once sync.Once
 	in := &instance{name: name, node: n, url: ts.URL, reg: reg, close: func() {
 		once.Do(func() {
@@ -216,9 +231,10 @@ func alignTo(size, within time.Duration) {
 
 // liveConfig is LIVE_CONFIG of test/socketio/live-client.mjs.
 type liveConfig struct {
-	Clients []liveClient `json:"clients"`
-	Rooms   []string     `json:"rooms"`
-	Windows []liveWindow `json:"windows"`
+	Clients   []liveClient `json:"clients"`
+	Rooms     []string     `json:"rooms"`
+	Windows   []liveWindow `json:"windows"`
+	Reconnect bool         `json:"reconnect"`
 }
 
 type liveClient struct {
@@ -227,21 +243,25 @@ type liveClient struct {
 }
 
 type liveWindow struct {
-	Consume string `json:"consume"`
-	Live    string `json:"live"`
+	Consume        string `json:"consume"`
+	Live           string `json:"live"`
+	ConsumeWindows string `json:"consume_windows"`
+	Windows        string `json:"windows"`
 }
 
 func windowsOf(sizes []window.Size) []liveWindow {
 	var out []liveWindow
 	for _, s := range sizes {
-		out = append(out, liveWindow{live.ConsumeEvent(s), live.LiveEvent(s)})
+		out = append(out, liveWindow{live.ConsumeEvent(s), live.LiveEvent(s), live.ConsumeWindowsEvent(s), live.WindowsEvent(s)})
 	}
 	return out
 }
 
-// livePayload is one live_aggregations_* event.
+// livePayload is one live_aggregations_* or live_windows_* event.
 type livePayload struct {
-	Event       string    `json:"event"`
+	Event string `json:"event"`
+	Conn  int    `json:"conn"` // the connection's number: 1 after the first reconnection
+
 	ID          string    `json:"id"`
 	Count       uint64    `json:"count"`
 	WindowStart time.Time `json:"window_start"`
@@ -355,29 +375,59 @@ func (nc *nodeClients) finish() []clientResult {
 	return res
 }
 
-// checkClient checks what a socket received against the finals of the
-// output topics (want, for the videos of rooms): for every window that was
-// current when it connected or came later, its last event is the final,
-// with the same count; counts never go back; nothing else is final.
+// checkClient checks what a socket received (its snapshots, then its
+// events) against the finals of the output topics (want, for the videos of
+// rooms), and returns the finals it got:
+//   - original events (live_aggregations_*), per video and size: the window
+//     never goes back; within a window the count never goes back, and a
+//     final is followed by nothing but itself;
+//   - window events (live_windows_*), per video and window: the same for
+//     counts and finals; for every window that was current when it
+//     connected or came later, the last one is the final, with the count
+//     of the output topics; no other final.
 func checkClient(t *testing.T, r clientResult, pol window.Policy, want map[testkit.Key]uint64, rooms []string) map[testkit.Key]uint64 {
 	t.Helper()
 	label := map[string]string{}
+	isWindows := map[string]bool{}
 	for _, s := range pol.Sizes {
 		label[live.LiveEvent(s)] = s.Label
+		label[live.WindowsEvent(s)] = s.Label
+		isWindows[live.WindowsEvent(s)] = true
 	}
 	from := map[string]int64{} // label → start of the snapshot window
-	for ev, snaps := range r.Snapshots {
-		for _, p := range snaps {
-			from[label[ev]] = p.WindowStart.UnixMilli()
+	var all []livePayload
+	for _, s := range pol.Sizes {
+		for _, ev := range []string{live.LiveEvent(s), live.WindowsEvent(s)} {
+			for _, p := range r.Snapshots[ev] {
+				if !isWindows[ev] {
+					from[s.Label] = p.WindowStart.UnixMilli()
+				}
+				p.Event = ev
+				all = append(all, p)
+			}
 		}
 	}
-	last := map[testkit.Key]livePayload{}
-	for _, p := range r.Events {
+	all = append(all, r.Events...)
+	newest := map[string]livePayload{}    // original event and video → the last one
+	last := map[testkit.Key]livePayload{} // the last window event of each window
+	for _, p := range all {
 		k := testkit.Key{Type: label[p.Event], Video: p.ID, Start: p.WindowStart.UnixMilli()}
-		if prev, ok := last[k]; ok && (p.Count < prev.Count || prev.Final) {
-			t.Errorf("%s client: %v went from %d (final %v) to %d", r.Transport, k, prev.Count, prev.Final, p.Count)
+		prev, seen := last[k]
+		if !isWindows[p.Event] {
+			prev, seen = newest[p.Event+" "+p.ID]
+			newest[p.Event+" "+p.ID] = p
+			if seen && p.WindowStart.Before(prev.WindowStart) {
+				t.Errorf("%s client on %s: %s of %s went back from the window at %v (count %d, final %v) to the one at %v (count %d, final %v)",
+					r.Transport, r.URL, p.Event, p.ID, prev.WindowStart, prev.Count, prev.Final, p.WindowStart, p.Count, p.Final)
+				continue
+			}
+			seen = seen && prev.WindowStart.Equal(p.WindowStart)
+		} else {
+			last[k] = p
 		}
-		last[k] = p
+		if seen && (p.Count < prev.Count || (prev.Final && (!p.Final || p.Count != prev.Count))) {
+			t.Errorf("%s client on %s: %s %v went from %d (final %v) to %d (final %v)", r.Transport, r.URL, p.Event, k, prev.Count, prev.Final, p.Count, p.Final)
+		}
 	}
 	got := map[testkit.Key]uint64{}
 	for k, p := range last {
@@ -390,7 +440,7 @@ func checkClient(t *testing.T, r clientResult, pol window.Policy, want map[testk
 			continue
 		}
 		if p, ok := last[k]; !ok || !p.Final || p.Count != w {
-			t.Errorf("%s client on %s: %v: last event %+v, want final %d", r.Transport, r.URL, k, p, w)
+			t.Errorf("%s client on %s: %v: last window event %+v, want final %d", r.Transport, r.URL, k, p, w)
 		}
 	}
 	for k, c := range got {

@@ -189,7 +189,8 @@ func prefixEnd(p []byte) []byte {
 	return nil // all 0xff: no upper bound
 }
 
-// EncodeSourceMark encodes the latest mark of a source in 12 bytes.
+// EncodeSourceMark encodes the latest mark of a source in 12 bytes (its
+// source is in the key: see WatermarkKey).
 func EncodeSourceMark(m watermark.Mark) []byte {
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(m.Watermark))
 	return binary.BigEndian.AppendUint32(b, uint32(m.Sources))

@@ -267,6 +267,7 @@ func (s *Store) Watermarks(p int32) (map[int32]watermark.Mark, error) {
 		if !ok1 || !ok2 {
 			return fmt.Errorf("corrupt watermark entry %x", k)
 		}
+		m.Source = src
 		out[src] = m
 		return nil
 	})

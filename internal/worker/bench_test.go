@@ -48,7 +48,10 @@ func BenchmarkBacklog(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	wctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	w, err := New(wctx, Config{Brokers: brokers, ID: "bench", StateDir: filepath.Join(b.TempDir(), "s"), Policy: p, Logger: testkit.Logger(), Registerer: reg})
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, "bench", filepath.Join(b.TempDir(), "s"), p
+	cfg.Logger, cfg.Registerer = testkit.Logger(), reg
+	w, err := New(wctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

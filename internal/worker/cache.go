@@ -115,7 +115,7 @@ func (s partState) EachDedup(fn func(id string, d record.Dedup) error) error {
 // committed state before). A new window adopts the map of its changes.
 func (w *Worker) cacheCommitted(tk *owned, win window.Window, changes map[string]uint64, created bool) {
 	if created {
-		if w.cfg.CacheKeys < 0 || w.cachedKeys+int64(len(changes)) > int64(w.cfg.CacheKeys) {
+		if w.cfg.CacheKeys == 0 || w.cachedKeys+int64(len(changes)) > int64(w.cfg.CacheKeys) {
 			return
 		}
 		if tk.cache == nil {

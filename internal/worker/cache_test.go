@@ -104,7 +104,7 @@ func TestCacheEvictsTheWindowsThatCloseFirst(t *testing.T) {
 // holds the window, else the counts pending for the checkpoint over the
 // store.
 func TestStateReadsCacheElsePendingOverStore(t *testing.T) {
-	for _, cacheKeys := range []int{100, -1} { // cached and store-only
+	for _, cacheKeys := range []int{100, 0} { // cached and store-only (0 disables the cache)
 		w, tk := cacheWorker(t, cacheKeys)
 		w.pending = map[int32]*pendingTask{}
 		win := window.Window{Size: 1000, Start: 0}

@@ -5,8 +5,9 @@
 //
 // One consumer group reads both the ingestion topic (the re-keying stage:
 // "sources") and the partitioned topic (the counting stage: "tasks"); a
-// worker owns some partitions of each. See DESIGN in the README for the
-// watermark protocol that closes windows.
+// worker owns some partitions of each. The counting decisions are
+// package task's; see "Windows, watermarks and late likes" in the README
+// for the watermark protocol that closes windows.
 package worker
 
 import (
@@ -55,8 +56,7 @@ type Config struct {
 	StandbyReplicas int
 	// CacheKeys is how many counts of recent windows the worker keeps in
 	// memory besides the store, to count and close windows without store
-	// reads (about 80 bytes each with 36-byte ids); 0 means
-	// DefaultCacheKeys, a negative value disables the cache.
+	// reads (about 80 bytes each with 36-byte ids); 0 disables the cache.
 	CacheKeys int
 	// CheckpointInterval is how often the counts committed by
 	// transactions are written to the store (see pending.go); 0 means
@@ -85,7 +85,25 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Defaults for the optional fields.
+// DefaultConfig returns a configuration with every default set: what the
+// flags of counter worker default to. The caller sets Brokers, ID, StateDir
+// and Policy, and whatever else it changes.
+func DefaultConfig() Config {
+	return Config{
+		Group:              DefaultGroup,
+		CommitInterval:     DefaultCommitInterval,
+		MaxFuture:          DefaultMaxFuture,
+		IdempotencyWindow:  DefaultIdempotencyWindow,
+		StandbyReplicas:    DefaultStandbyReplicas,
+		CacheKeys:          DefaultCacheKeys,
+		CheckpointInterval: DefaultCheckpointInterval,
+		SessionTimeout:     DefaultSessionTimeout,
+		TransactionTimeout: DefaultTransactionTimeout,
+	}
+}
+
+// Defaults of the fields. New also takes a zero duration (or Group) to mean
+// its default.
 const (
 	DefaultGroup              = topics.WorkersGroup
 	DefaultCommitInterval     = 100 * time.Millisecond
@@ -95,6 +113,7 @@ const (
 	DefaultTransactionTimeout = 20 * time.Second
 	DefaultCacheKeys          = 1 << 20
 	DefaultCheckpointInterval = 5 * time.Second
+	DefaultStandbyReplicas    = 1
 )
 
 func (c *Config) fill() error {
@@ -122,8 +141,8 @@ func (c *Config) fill() error {
 	if c.IdempotencyWindow <= 0 {
 		c.IdempotencyWindow = DefaultIdempotencyWindow
 	}
-	if c.CacheKeys == 0 {
-		c.CacheKeys = DefaultCacheKeys
+	if c.CacheKeys < 0 {
+		return errors.New("negative CacheKeys")
 	}
 	if c.CheckpointInterval <= 0 {
 		c.CheckpointInterval = DefaultCheckpointInterval

@@ -193,7 +193,7 @@ func (w *Worker) tick(ctx context.Context, t *txn) error {
 		if err := w.begin(t); err != nil {
 			return err
 		}
-		mark := record.AppendMark(nil, record.Mark{Source: p, Sources: nSources, Watermark: wm})
+		mark := record.AppendMark(nil, watermark.Mark{Source: p, Sources: nSources, Watermark: wm})
 		for q := int32(0); q < nPart; q++ {
 			w.sess.Produce(ctx, &kgo.Record{
 				Topic:     topics.Partitioned,

@@ -202,8 +202,10 @@ func checkModel(t *testing.T, want changelogModel, brokers []string) map[int32]i
 // its store is closed when the test ends.
 func restoreWorker(t testing.TB, brokers []string, dir string) *Worker {
 	t.Helper()
-	w, err := New(context.Background(), Config{Brokers: brokers, ID: "restorer", StateDir: dir,
-		Policy: testkit.Policy(t, time.Second, "1m"), Logger: testkit.Logger(), Registerer: prometheus.NewRegistry()})
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, "restorer", dir, testkit.Policy(t, time.Second, "1m")
+	cfg.StandbyReplicas, cfg.Logger, cfg.Registerer = 0, testkit.Logger(), prometheus.NewRegistry()
+	w, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

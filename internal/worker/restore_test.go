@@ -132,8 +132,10 @@ func checkRestored(t *testing.T, st *store.Store, tasks map[int32]*owned, want m
 func restoreInto(t testing.TB, brokers []string, p window.Policy, dir string, parts int32) (*store.Store, map[int32]*owned) {
 	t.Helper()
 	ctx := context.Background()
-	w, err := New(ctx, Config{Brokers: brokers, ID: "restorer", StateDir: dir, Policy: p,
-		Logger: testkit.Logger(), Registerer: prometheus.NewRegistry()})
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, "restorer", dir, p
+	cfg.StandbyReplicas, cfg.Logger, cfg.Registerer = 0, testkit.Logger(), prometheus.NewRegistry()
+	w, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,15 +39,9 @@ func runWorkersWith(t *testing.T, brokers []string, p window.Policy, dir string,
 	for i := 0; i < n; i++ {
 		reg := prometheus.NewRegistry()
 		metrics = append(metrics, reg)
-		cfg := Config{
-			Brokers:        brokers,
-			ID:             fmt.Sprintf("w%d", i),
-			StateDir:       filepath.Join(dir, fmt.Sprintf("w%d", i)),
-			Policy:         p,
-			SessionTimeout: 2 * time.Second,
-			Logger:         testkit.Logger().With("w", i),
-			Registerer:     reg,
-		}
+		cfg := DefaultConfig()
+		cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, fmt.Sprintf("w%d", i), filepath.Join(dir, fmt.Sprintf("w%d", i)), p
+		cfg.StandbyReplicas, cfg.SessionTimeout, cfg.Logger, cfg.Registerer = 0, 2*time.Second, testkit.Logger().With("w", i), reg
 		if adjust != nil {
 			adjust(&cfg)
 		}
@@ -407,8 +401,10 @@ func TestDemoLikesComeFromOneWorker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
-		w, err := New(ctx, Config{Brokers: brokers, ID: fmt.Sprintf("d%d", i), StateDir: filepath.Join(t.TempDir(), "s"),
-			Policy: p, DemoInterval: 300 * time.Millisecond, SessionTimeout: 2 * time.Second, Logger: testkit.Logger()})
+		cfg := DefaultConfig()
+		cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, fmt.Sprintf("d%d", i), filepath.Join(t.TempDir(), "s"), p
+		cfg.StandbyReplicas, cfg.DemoInterval, cfg.SessionTimeout, cfg.Logger = 0, 300*time.Millisecond, 2*time.Second, testkit.Logger()
+		w, err := New(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -497,8 +493,10 @@ func TestIdempotencyRecordsExpire(t *testing.T) {
 	testkit.EnsureTopics(t, brokers, p, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w, err := New(ctx, Config{Brokers: brokers, ID: "x", StateDir: t.TempDir(), Policy: p,
-		IdempotencyWindow: 2 * time.Second, SessionTimeout: 2 * time.Second, Logger: testkit.Logger()})
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, "x", t.TempDir(), p
+	cfg.IdempotencyWindow, cfg.SessionTimeout, cfg.Logger = 2*time.Second, 2*time.Second, testkit.Logger()
+	w, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,16 +3,23 @@
 // Socket.IO server, driven by the Go test through stdin and stdout.
 //
 // LIVE_CONFIG (JSON) describes the run:
-//   clients:  [{url, transports}]  one socket each, e.g. ["websocket"] or ["polling"]
-//   rooms:    video ids every socket registers
-//   other:    a video id no socket registers (it must receive nothing about it)
-//   windows:  [{consume, live}]    the consume event and live event of each window size
+//   clients:   [{url, transports}]  one socket each, e.g. ["websocket"] or ["polling"]
+//   rooms:     video ids every socket registers
+//   other:     a video id no socket registers (it must receive nothing about it)
+//   windows:   [{consume, live, consume_windows, windows}]  per window size, the
+//              consume event and original live event (live_aggregations_*), and
+//              the consume event and event of the window events (live_windows_*)
+//   reconnect: sockets reconnect by themselves when the server goes away, and
+//              then register their rooms and consume the sizes again, as a
+//              page does; each reconnection prints "RECONNECTED <client> <n>"
 //
 // The script connects every socket, checks the Socket.IO contract (acks,
 // snapshots at registration, refused input), prints "READY", records every
 // event until a line "DONE" arrives on stdin, then prints "RESULT <json>"
-// with what each socket received, and exits 0. Any broken expectation
-// exits 1 with the reason on stderr.
+// with what each socket received, and exits 0. Events after READY carry
+// "conn", the number of the connection (0, then 1 after the first
+// reconnection...). Any broken expectation exits 1 with the reason on
+// stderr.
 import assert from "node:assert/strict";
 import { createInterface } from "node:readline";
 import { io } from "socket.io-client";
@@ -20,10 +27,17 @@ import { io } from "socket.io-client";
 const TIMEOUT = 10000;
 const cfg = JSON.parse(process.env.LIVE_CONFIG ?? "{}");
 assert.ok(cfg.clients?.length > 0 && cfg.rooms?.length > 0 && cfg.windows?.length > 0, "LIVE_CONFIG incomplete");
-const liveEvents = new Set(cfg.windows.map((w) => w.live));
+const liveEvents = new Set(cfg.windows.flatMap((w) => [w.live, w.windows]));
 
 function connect(url, transports) {
-  const socket = io(url, { transports, forceNew: true, reconnection: false, timeout: TIMEOUT });
+  const socket = io(url, {
+    transports,
+    forceNew: true,
+    timeout: TIMEOUT,
+    reconnection: !!cfg.reconnect,
+    reconnectionDelay: 100,
+    reconnectionDelayMax: 500,
+  });
   return new Promise((resolve, reject) => {
     socket.once("connect", () => resolve(socket));
     socket.once("connect_error", (err) => reject(err));
@@ -64,27 +78,53 @@ async function checkRefusals(url) {
   s.close();
 }
 
+// subscribe registers the rooms and consumes every window size, both
+// streams, and checks the snapshots, which come before the acks: for the
+// original events one per room, for the window events one or two per room
+// (the last closed window, if any, and the current one). got(event) returns
+// what the socket received of event since subscribe began.
+async function subscribe(socket, i, got) {
+  const ack = await socket.timeout(TIMEOUT).emitWithAck("register_room", { rooms: cfg.rooms });
+  assert.deepEqual(ack.rooms, [...cfg.rooms].sort(), `client ${i} register ack`);
+  const rooms = [...cfg.rooms].sort();
+  for (const w of cfg.windows) {
+    await socket.timeout(TIMEOUT).emitWithAck(w.consume, {});
+    assert.deepEqual(got(w.live).map((p) => p.id).sort(), rooms, `client ${i} snapshot of ${w.live}`);
+    await socket.timeout(TIMEOUT).emitWithAck(w.consume_windows, {});
+    const ids = got(w.windows).map((p) => p.id);
+    assert.deepEqual([...new Set(ids)].sort(), rooms, `client ${i} snapshot of ${w.windows}`);
+    assert.ok(ids.length <= 2 * rooms.length, `client ${i} snapshot of ${w.windows}: ${ids}`);
+  }
+}
+
 async function main() {
   const sockets = [];
   for (const [i, c] of cfg.clients.entries()) {
     const socket = await connect(c.url, c.transports);
     assert.equal(socket.io.engine.transport.name, c.transports[0], `client ${i} transport`);
-    const rec = { transport: socket.io.engine.transport.name, url: c.url, snapshots: {}, events: [], ready: false };
+    const rec = { transport: socket.io.engine.transport.name, url: c.url, snapshots: {}, events: [], ready: false, conn: 0 };
     socket.onAny((event, payload) => {
       if (!liveEvents.has(event)) return;
       checkPayload(event, payload);
       assert.ok(cfg.rooms.includes(payload.id), `client ${i} got ${event} for ${payload.id}, not one of its rooms`);
-      if (rec.ready) rec.events.push({ event, ...payload });
+      if (rec.ready) rec.events.push({ event, conn: rec.conn, ...payload });
       else (rec.snapshots[event] ??= []).push(payload);
     });
-    const ack = await socket.timeout(TIMEOUT).emitWithAck("register_room", { rooms: cfg.rooms });
-    assert.deepEqual(ack.rooms, [...cfg.rooms].sort(), `client ${i} register ack`);
-    for (const w of cfg.windows) {
-      await socket.timeout(TIMEOUT).emitWithAck(w.consume, {});
-      // The current counts came before the ack: one per room, at once.
-      const snap = rec.snapshots[w.live] ?? [];
-      assert.deepEqual(snap.map((p) => p.id).sort(), [...cfg.rooms].sort(), `client ${i} snapshot of ${w.live}`);
-    }
+    await subscribe(socket, i, (event) => rec.snapshots[event] ?? []);
+    // After a reconnection (the first "connect" is over), register again.
+    socket.on("connect", () => {
+      rec.conn++;
+      const n = rec.conn;
+      const from = rec.events.length;
+      const got = (event) => rec.events.slice(from).filter((e) => e.event === event && e.conn === n);
+      subscribe(socket, i, got).then(
+        () => console.log(`RECONNECTED ${i} ${n}`),
+        (err) => {
+          console.error(`client ${i} reconnection ${n}: ${err?.stack ?? err}`);
+          process.exit(1);
+        },
+      );
+    });
     sockets.push({ socket, rec });
   }
   await checkRefusals(cfg.clients[0].url);

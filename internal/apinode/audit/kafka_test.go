@@ -28,8 +28,10 @@ func startWorkers(t *testing.T, brokers []string, p window.Policy, n int) {
 	var wg sync.WaitGroup
 	dir := t.TempDir()
 	for i := range n {
-		w, err := worker.New(ctx, worker.Config{Brokers: brokers, ID: fmt.Sprint("w", i), StateDir: filepath.Join(dir, fmt.Sprint(i)),
-			Policy: p, SessionTimeout: 2 * time.Second, Logger: testkit.Logger().With("w", i)})
+		cfg := worker.DefaultConfig()
+		cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, fmt.Sprint("w", i), filepath.Join(dir, fmt.Sprint(i)), p
+		cfg.StandbyReplicas, cfg.SessionTimeout, cfg.Logger = 0, 2*time.Second, testkit.Logger().With("w", i)
+		w, err := worker.New(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,8 +27,10 @@ func TestClusterView(t *testing.T) {
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	for i := 0; i < 2; i++ {
-		w, err := worker.New(ctx, worker.Config{Brokers: brokers, ID: fmt.Sprint("w", i), StateDir: filepath.Join(t.TempDir(), "s"),
-			Policy: p, StandbyReplicas: 1, SessionTimeout: 2 * time.Second, Logger: testkit.Logger()})
+		cfg := worker.DefaultConfig()
+		cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, fmt.Sprint("w", i), filepath.Join(t.TempDir(), "s"), p
+		cfg.StandbyReplicas, cfg.SessionTimeout, cfg.Logger = 1, 2*time.Second, testkit.Logger()
+		w, err := worker.New(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,6 +41,7 @@ import (
 	"github.com/counter-dev/counter/internal/apinode/ingest"
 	"github.com/counter-dev/counter/internal/kafka/kvlog"
 	"github.com/counter-dev/counter/internal/kafka/leader"
+	"github.com/counter-dev/counter/internal/pipeline/window"
 )
 
 // Topics and group of the generator.
@@ -49,9 +50,6 @@ const (
 	ElectionTopic = "counter_generator_election"
 	DefaultGroup  = "counter-generator"
 )
-
-// DefaultGrace is the workers' default --grace.
-const DefaultGrace = 5 * time.Second
 
 // Sink sends likes; *ingest.KafkaSink is one.
 type Sink interface {
@@ -68,7 +66,7 @@ type Config struct {
 	StepMs int64
 	// Grace is the workers' grace: a slice that could not be sent before
 	// its window closed (its step's end plus Grace) is given up and
-	// reported as skipped. DefaultGrace if zero.
+	// reported as skipped. window.DefaultGrace if zero.
 	Grace time.Duration
 	// Instance names this instance in the runs' progress (the runner).
 	Instance string
@@ -111,7 +109,7 @@ func Open(ctx context.Context, cfg Config, sink Sink) (*Service, error) {
 		cfg.Group = DefaultGroup
 	}
 	if cfg.Grace <= 0 {
-		cfg.Grace = DefaultGrace
+		cfg.Grace = window.DefaultGrace
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

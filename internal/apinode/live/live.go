@@ -10,12 +10,25 @@
 // sizes only: at once with the current counts when it registers or
 // consumes, then whenever a count changes.
 //
+// The original events never go back: a client that was sent a window of a
+// (video, size) is never sent an older one, so the final of window k that
+// arrives after the first counts of window k+1 (it comes after the grace)
+// is not sent to it as live_aggregations_*. The window events carry it: a
+// client that sends consume_windows_<label> receives live_windows_<label>,
+// the same payload for every window, late finals included (marks.go,
+// push.go).
+//
+// Nothing is sent before the view has caught up with the output topics
+// (Config.Ready): a client that registers earlier gets its snapshot then,
+// so a client reconnecting to a restarted instance never sees the partial
+// counts of a view still loading.
+//
 // Changes are coalesced per (video, size, window): a flush pushes each one
 // once with its latest count, and flushes happen at most once per
-// FlushInterval, so a hot video cannot flood a client. Each (size, video)
-// is a Socket.IO room, so a push is encoded once for all its recipients,
-// and the socketio package drops a client whose queue is full rather than
-// wait for it.
+// FlushInterval, so a hot video cannot flood a client. Each (stream, size,
+// video) is a Socket.IO room, so a push is usually encoded once for all
+// its recipients, and the socketio package drops a client whose queue is
+// full rather than wait for it.
 package live
 
 import (
@@ -23,7 +36,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -61,6 +73,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Ready is closed once the view is complete (it has read what the
+	// output topics held at start-up); until then the hub sends no counts
+	// and keeps the snapshots of the clients that register. Nil: the view
+	// is complete.
+	Ready <-chan struct{}
 }
 
 // Hub serves the Socket.IO clients of one API instance. Create it with New,
@@ -74,12 +91,16 @@ type Hub struct {
 	log     *slog.Logger
 	m       *metrics
 	pending *coalescer
+	windows []string // window event per size index
 
 	// pushMu orders what reaches a client: a snapshot (the counts sent
 	// when a client registers or consumes) and a flush never interleave,
 	// and both read the view when they send, so a client never gets an
-	// older count after a newer one.
+	// older count after a newer one. It guards ready, sent and the fields
+	// of every client.
 	pushMu sync.Mutex
+	ready  bool   // the view is complete: counts may be sent
+	sent   *marks // what each client was sent of the original events
 
 	clientsMu sync.Mutex
 	clients   map[*socketio.Conn]*client
@@ -88,11 +109,12 @@ type Hub struct {
 	lastGenerator json.RawMessage // last generator status, sent to new clients
 }
 
-// client is what one connection asked for. Only the connection's own
-// callbacks use it, and socketio runs those one at a time.
+// client is what one connection asked for. Its fields are written under
+// pushMu, by the connection's own callbacks (socketio runs those one at a
+// time).
 type client struct {
-	videos   []string // registered, in registration order
-	consumed []bool   // per size index
+	videos   []string           // registered, in registration order
+	consumed [numStreams][]bool // per stream, per size index
 }
 
 // New returns a hub pushing the counts of v. It creates the Socket.IO
@@ -108,6 +130,7 @@ func New(cfg Config, v *view.View) *Hub {
 		cfg.Logger = slog.Default()
 	}
 	sizes := v.Sizes()
+	// Rooms of one client: one per video, size and stream.
 	perClient := cfg.MaxVideos * len(sizes)
 	h := &Hub{
 		cfg:     cfg,
@@ -116,15 +139,19 @@ func New(cfg Config, v *view.View) *Hub {
 		log:     cfg.Logger.With("component", "live"),
 		m:       newMetrics(cfg.Registerer),
 		pending: newCoalescer(),
+		sent:    newMarks(len(sizes)),
+		ready:   cfg.Ready == nil,
 		clients: map[*socketio.Conn]*client{},
 	}
 	h.srv = socketio.NewServer(socketio.Options{
 		PingInterval:    cfg.PingInterval,
 		PingTimeout:     cfg.PingTimeout,
 		MaxPayload:      maxPayload,
-		MaxRoomsPerConn: perClient + 1, // + the generator room
-		// A snapshot of every registered video for every size fits.
-		SendQueueSize:  perClient + socketio.DefaultSendQueueSize,
+		MaxRoomsPerConn: int(numStreams)*perClient + 1, // + the generator room
+		// A snapshot of every registered video for every size fits: one
+		// original event, and two window events (the last closed and
+		// the current window).
+		SendQueueSize:  3*perClient + socketio.DefaultSendQueueSize,
 		AllowedOrigins: cfg.AllowedOrigins,
 		Registerer:     cfg.Registerer,
 	}, cfg.Logger.With("component", "socketio"))
@@ -134,7 +161,9 @@ func New(cfg Config, v *view.View) *Hub {
 	h.srv.OnEvent(EventUnregister, h.onUnregister)
 	for i, s := range sizes {
 		h.events = append(h.events, LiveEvent(s))
-		h.srv.OnEvent(ConsumeEvent(s), h.onConsume(i))
+		h.windows = append(h.windows, WindowsEvent(s))
+		h.srv.OnEvent(ConsumeEvent(s), h.onConsume(original, i))
+		h.srv.OnEvent(ConsumeWindowsEvent(s), h.onConsume(windows, i))
 	}
 	return h
 }
@@ -152,10 +181,19 @@ func (h *Hub) Server() *socketio.Server { return h.srv }
 // flush. It never blocks for long: it only marks keys.
 func (h *Hub) Changed(changes []view.Change) { h.pending.add(changes) }
 
-// Run pushes changes until ctx ends: a change after a quiet period is
-// pushed at once, and while changes keep coming they are pushed once per
-// FlushInterval.
+// Run pushes changes until ctx ends: once Config.Ready is closed, it sends
+// the clients registered meanwhile their snapshots; then a change after a
+// quiet period is pushed at once, and while changes keep coming they are
+// pushed once per FlushInterval.
 func (h *Hub) Run(ctx context.Context) {
+	if h.cfg.Ready != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.cfg.Ready:
+		}
+	}
+	h.becomeReady()
 	var last time.Time
 	var buf []view.Change
 	timer := time.NewTimer(0)
@@ -186,30 +224,6 @@ func (h *Hub) Run(ctx context.Context) {
 // if there is one) and waits for their callbacks.
 func (h *Hub) Close() { h.srv.Close() }
 
-// flush pushes the latest count of every changed key to its room.
-func (h *Hub) flush(keys []view.Change) {
-	var payload []byte
-	h.pushMu.Lock()
-	defer h.pushMu.Unlock()
-	for _, k := range keys {
-		room := roomOf(h.sizes[k.Size].Label, k.Video)
-		if h.srv.RoomSize(room) == 0 {
-			continue
-		}
-		c, ok := h.view.Get(k.Size, k.Video, k.Start)
-		if !ok {
-			continue // pruned meanwhile
-		}
-		payload = appendCount(payload[:0], k.Video, c)
-		// BroadcastTo encodes a copy, so payload can be reused.
-		if err := h.srv.BroadcastTo(room, h.events[k.Size], json.RawMessage(payload)); err != nil {
-			h.log.Error("live: push failed", "room", room, "err", err)
-			continue
-		}
-		h.m.pushes.Inc()
-	}
-}
-
 // PublishGenerator pushes the like generator's status to every client as
 // generator_progress, and keeps it for clients that connect later.
 func (h *Hub) PublishGenerator(status json.RawMessage) {
@@ -222,8 +236,12 @@ func (h *Hub) PublishGenerator(status json.RawMessage) {
 }
 
 func (h *Hub) onConnect(c *socketio.Conn) {
+	cl := &client{}
+	for st := range cl.consumed {
+		cl.consumed[st] = make([]bool, len(h.sizes))
+	}
 	h.clientsMu.Lock()
-	h.clients[c] = &client{consumed: make([]bool, len(h.sizes))}
+	h.clients[c] = cl
 	h.clientsMu.Unlock()
 	_ = c.Join(generatorRoom)
 	h.generatorMu.Lock()
@@ -236,125 +254,17 @@ func (h *Hub) onConnect(c *socketio.Conn) {
 
 func (h *Hub) onDisconnect(c *socketio.Conn, _ string) {
 	h.clientsMu.Lock()
+	cl := h.clients[c]
 	delete(h.clients, c)
 	h.clientsMu.Unlock()
-}
-
-func (h *Hub) client(c *socketio.Conn) *client {
-	h.clientsMu.Lock()
-	defer h.clientsMu.Unlock()
-	return h.clients[c]
-}
-
-// refuse tells the client why its event was refused, by an error event and,
-// when it asked for one, by the acknowledgement.
-func (h *Hub) refuse(c *socketio.Conn, event, reason string, err error) []any {
-	h.m.refused.WithLabelValues(reason).Inc()
-	msg := err.Error()
-	_ = c.Emit(EventError, map[string]string{"event": event, "error": msg})
-	return []any{map[string]string{"error": msg}}
-}
-
-// roomsAck acknowledges with the videos the client registered.
-func roomsAck(cl *client) []any {
-	rooms := slices.Clone(cl.videos)
-	slices.Sort(rooms)
-	return []any{map[string][]string{"rooms": rooms}}
-}
-
-func (h *Hub) onRegister(c *socketio.Conn, args []json.RawMessage) []any {
-	cl := h.client(c)
 	if cl == nil {
-		return nil
-	}
-	ids, err := parseRooms(args, h.cfg.MaxVideos)
-	if err != nil {
-		return h.refuse(c, EventRegister, reasonBadPayload, err)
-	}
-	var added []string
-	for _, id := range ids {
-		if !slices.Contains(cl.videos, id) {
-			added = append(added, id)
-		}
-	}
-	if len(cl.videos)+len(added) > h.cfg.MaxVideos {
-		return h.refuse(c, EventRegister, reasonTooManyRooms,
-			errTooMany(len(cl.videos)+len(added), h.cfg.MaxVideos))
+		return
 	}
 	h.pushMu.Lock()
 	defer h.pushMu.Unlock()
-	for _, id := range added {
-		for i, s := range h.sizes {
-			if cl.consumed[i] {
-				if err := c.Join(roomOf(s.Label, id)); err != nil {
-					return h.refuse(c, EventRegister, reasonTooManyRooms, err)
-				}
-			}
+	for _, id := range cl.videos {
+		for i := range h.sizes {
+			h.sent.leave(i, id, c)
 		}
-		cl.videos = append(cl.videos, id)
-	}
-	now := time.Now()
-	for i := range h.sizes {
-		if cl.consumed[i] {
-			h.snapshot(c, i, ids, now)
-		}
-	}
-	return roomsAck(cl)
-}
-
-func (h *Hub) onUnregister(c *socketio.Conn, args []json.RawMessage) []any {
-	cl := h.client(c)
-	if cl == nil {
-		return nil
-	}
-	ids, err := parseRooms(args, h.cfg.MaxVideos)
-	if err != nil {
-		return h.refuse(c, EventUnregister, reasonBadPayload, err)
-	}
-	for _, id := range ids {
-		if i := slices.Index(cl.videos, id); i >= 0 {
-			cl.videos = slices.Delete(cl.videos, i, i+1)
-			for _, s := range h.sizes {
-				c.Leave(roomOf(s.Label, id))
-			}
-		}
-	}
-	return roomsAck(cl)
-}
-
-// onConsume returns the handler of the consume event of size index i. Its
-// payload ({} in the original) is ignored.
-func (h *Hub) onConsume(i int) func(*socketio.Conn, []json.RawMessage) []any {
-	label := h.sizes[i].Label
-	return func(c *socketio.Conn, _ []json.RawMessage) []any {
-		cl := h.client(c)
-		if cl == nil {
-			return nil
-		}
-		h.pushMu.Lock()
-		defer h.pushMu.Unlock()
-		if !cl.consumed[i] {
-			for _, id := range cl.videos {
-				if err := c.Join(roomOf(label, id)); err != nil {
-					return h.refuse(c, ConsumeEvent(h.sizes[i]), reasonTooManyRooms, err)
-				}
-			}
-			cl.consumed[i] = true
-		}
-		h.snapshot(c, i, cl.videos, time.Now())
-		return []any{map[string]string{"window": label}}
-	}
-}
-
-// snapshot sends the current counts of size index i of videos to c. The
-// caller holds pushMu.
-func (h *Hub) snapshot(c *socketio.Conn, i int, videos []string, now time.Time) {
-	var payload []byte
-	for _, id := range videos {
-		payload = appendCount(payload[:0], id, h.view.Current(i, id, now))
-		if err := c.Emit(h.events[i], json.RawMessage(payload)); err != nil {
-			return // the client is gone or was dropped
-		}
-		h.m.snapshots.Inc()
 	}
 }

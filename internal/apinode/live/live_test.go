@@ -154,26 +154,42 @@ func (r *recorder) call(name string, args ...any) string {
 	return string(b)
 }
 
-// counts returns the received events named name as "id=count" strings.
+// counts returns the received events named name as "id=count" strings,
+// "!" appended to a final.
 func (r *recorder) counts(name string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var out []string
-	for _, e := range r.ev {
-		if e.Name != name {
-			continue
-		}
-		var p struct {
-			ID    string `json:"id"`
-			Count uint64 `json:"count"`
-			Final bool   `json:"final"`
-		}
-		_ = json.Unmarshal(e.Args[0], &p)
+	for _, p := range r.payloads(name) {
 		s := fmt.Sprintf("%s=%d", p.ID, p.Count)
 		if p.Final {
 			s += "!"
 		}
 		out = append(out, s)
+	}
+	return out
+}
+
+// payload is a live event's payload.
+type payload struct {
+	ID    string    `json:"id"`
+	Count uint64    `json:"count"`
+	Start time.Time `json:"window_start"`
+	Final bool      `json:"final"`
+}
+
+// payloads returns the payloads of the received events named name.
+func (r *recorder) payloads(name string) []payload {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []payload
+	for _, e := range r.ev {
+		if e.Name != name {
+			continue
+		}
+		var p payload
+		if err := json.Unmarshal(e.Args[0], &p); err != nil {
+			r.t.Errorf("%s payload %s: %v", name, e.Args[0], err)
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -21,6 +21,7 @@ type metrics struct {
 	pushes       prometheus.Counter
 	snapshots    prometheus.Counter
 	refused      *prometheus.CounterVec
+	heldBack     prometheus.Counter
 	flushSeconds prometheus.Histogram
 }
 
@@ -38,6 +39,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "counter_live_refused_total",
 			Help: "Client events refused with an error event, by reason.",
 		}, []string{"reason"}),
+		heldBack: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "counter_live_held_back_total",
+			Help: "Counts of an older window not sent to a client as live_aggregations_* because it was already sent a newer window (live_windows_* carry them).",
+		}),
 		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "counter_live_flush_seconds",
 			Help:    "Time to push one batch of coalesced changes.",
@@ -47,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.refused.WithLabelValues(reasonBadPayload)
 	m.refused.WithLabelValues(reasonTooManyRooms)
 	if reg != nil {
-		reg.MustRegister(m.pushes, m.snapshots, m.refused, m.flushSeconds)
+		reg.MustRegister(m.pushes, m.snapshots, m.refused, m.heldBack, m.flushSeconds)
 	}
 	return m
 }

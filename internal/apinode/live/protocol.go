@@ -37,14 +37,42 @@ func ConsumeEvent(s window.Size) string {
 	return "consume_" + s.Label + "_aggregations"
 }
 
-// LiveEvent returns the event carrying the counts of window size s:
-// live_aggregations_1 for one minute (the original names),
-// live_aggregations_2s for two seconds.
+// LiveEvent returns the original event carrying the counts of window size
+// s: live_aggregations_1 for one minute (the original names),
+// live_aggregations_2s for two seconds. A client is never sent an older
+// window of a video in it after a newer one.
 func LiveEvent(s window.Size) string { return "live_aggregations_" + s.TopicSuffix }
 
-// roomOf names the Socket.IO room of the clients that receive the counts of
-// video for the size labelled label. Neither labels nor ids contain '/'.
-func roomOf(label, video string) string { return label + "/" + video }
+// ConsumeWindowsEvent returns the event a client sends to receive the
+// window events of size s: consume_windows_1min, consume_windows_2s.
+func ConsumeWindowsEvent(s window.Size) string { return "consume_windows_" + s.Label }
+
+// WindowsEvent returns the window event of size s, named by its label
+// (live_windows_1min, live_windows_2s): the counts of every window of a
+// video, including the final of a window that arrives after the next
+// window's first counts.
+func WindowsEvent(s window.Size) string { return "live_windows_" + s.Label }
+
+// stream is one of the two kinds of live events of a window size.
+type stream int
+
+const (
+	// original: LiveEvent, the newest window of each video only.
+	original stream = iota
+	// windows: WindowsEvent, every window.
+	windows
+	numStreams
+)
+
+// roomOf names the Socket.IO room of the clients that receive the events of
+// stream st of video for the size labelled label. Neither labels nor ids
+// contain '/'.
+func roomOf(st stream, label, video string) string {
+	if st == windows {
+		return "windows/" + label + "/" + video
+	}
+	return label + "/" + video
+}
 
 // generatorRoom holds every client, for generator progress.
 const generatorRoom = "*generator"

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
 )
 
 // MarkHeader is the header that makes a record of the partitioned topic a
@@ -13,15 +15,8 @@ import (
 // send no more likes with a timestamp below wm (except late ones).
 const MarkHeader = "counter.watermark"
 
-// Mark is a decoded watermark mark.
-type Mark struct {
-	Source    int32 // ingestion partition
-	Sources   int32 // number of ingestion partitions
-	Watermark int64 // Unix ms
-}
-
 // AppendMark appends the header value of m to dst.
-func AppendMark(dst []byte, m Mark) []byte {
+func AppendMark(dst []byte, m watermark.Mark) []byte {
 	dst = strconv.AppendInt(dst, int64(m.Source), 10)
 	dst = append(dst, '/')
 	dst = strconv.AppendInt(dst, int64(m.Sources), 10)
@@ -30,16 +25,16 @@ func AppendMark(dst []byte, m Mark) []byte {
 }
 
 // ParseMark decodes a mark header value.
-func ParseMark(b []byte) (Mark, error) {
+func ParseMark(b []byte) (watermark.Mark, error) {
 	parts := strings.Split(string(b), "/")
 	if len(parts) != 3 {
-		return Mark{}, fmt.Errorf("bad watermark mark %q", b)
+		return watermark.Mark{}, fmt.Errorf("bad watermark mark %q", b)
 	}
 	src, err1 := strconv.ParseInt(parts[0], 10, 32)
 	n, err2 := strconv.ParseInt(parts[1], 10, 32)
 	wm, err3 := strconv.ParseInt(parts[2], 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil || src < 0 || n < 1 || src >= n {
-		return Mark{}, fmt.Errorf("bad watermark mark %q", b)
+		return watermark.Mark{}, fmt.Errorf("bad watermark mark %q", b)
 	}
-	return Mark{Source: int32(src), Sources: int32(n), Watermark: wm}, nil
+	return watermark.Mark{Source: int32(src), Sources: int32(n), Watermark: wm}, nil
 }

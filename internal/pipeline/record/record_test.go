@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/json"
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,7 @@ func TestParseAggregationErrors(t *testing.T) {
 }
 
 func TestMarkRoundTrip(t *testing.T) {
-	m := Mark{Source: 3, Sources: 6, Watermark: 1764115200123}
+	m := watermark.Mark{Source: 3, Sources: 6, Watermark: 1764115200123}
 	got, err := ParseMark(AppendMark(nil, m))
 	if err != nil || got != m {
 		t.Fatalf("got %+v %v", got, err)

@@ -21,10 +21,13 @@ import "github.com/counter-dev/counter/internal/pipeline/window"
 // None is the watermark of a source or partition that has none yet.
 const None int64 = -1 << 63
 
-// Mark is the latest watermark received from one source.
+// Mark is a source's watermark, as the source sends it into every partition
+// of the partitioned topic (see record.AppendMark) and as a partition keeps
+// the latest one of each source.
 type Mark struct {
-	Watermark int64
-	Sources   int32 // how many sources the sender reported
+	Source    int32 // the ingestion partition that sent it
+	Sources   int32 // how many ingestion partitions the sender reported
+	Watermark int64 // Unix ms
 }
 
 // Combine returns the watermark of a partition: the minimum over all sources,

@@ -11,15 +11,15 @@ func TestCombine(t *testing.T) {
 	if Combine(nil) != None {
 		t.Error("no marks must give None")
 	}
-	marks := map[int32]Mark{0: {100, 3}, 1: {50, 3}}
+	marks := map[int32]Mark{0: {Source: 0, Sources: 3, Watermark: 100}, 1: {Source: 1, Sources: 3, Watermark: 50}}
 	if Combine(marks) != None {
 		t.Error("a missing source must hold the watermark at None")
 	}
-	marks[2] = Mark{70, 3}
+	marks[2] = Mark{Source: 2, Sources: 3, Watermark: 70}
 	if got := Combine(marks); got != 50 {
 		t.Errorf("Combine = %d, want the minimum 50", got)
 	}
-	marks[0] = Mark{100, 4} // a fourth ingestion partition appeared
+	marks[0] = Mark{Source: 0, Sources: 4, Watermark: 100} // a fourth ingestion partition appeared
 	if Combine(marks) != None {
 		t.Error("an added source must hold the watermark until it reports")
 	}

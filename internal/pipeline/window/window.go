@@ -105,6 +105,11 @@ func Of(ts, size int64) Window {
 	return Window{Size: size, Start: start}
 }
 
+// DefaultGrace is the default grace period of every process that needs to
+// know it (the workers close windows by it; the API's generator and the
+// audit must agree with them).
+const DefaultGrace = 5 * time.Second
+
 // Policy is the windowing configuration shared by every worker.
 type Policy struct {
 	Sizes     []Size

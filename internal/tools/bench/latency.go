@@ -153,7 +153,7 @@ func Latency(ctx context.Context, cfg LatencyConfig) (*Report, error) {
 		s.figure("CPU taken by other processes", "", ""),
 		s.figure("errors", "", "0"))
 	rep.Notes = append(rep.Notes,
-		"like → push: from the 200 of a like (POST, one like) to the Socket.IO client receiving the first live_aggregations_1 of its video and window whose count includes it (like k of a (video, window), in the order of the 200s, is in counts ≥ k); every acknowledged like must be pushed, else the run fails",
+		"like → push: from the 200 of a like (POST, one like) to the Socket.IO client receiving the first live_windows_1min of its video and window whose count includes it (the window events: every window, late finals included; live_aggregations_1 skips the counts of a window older than one already sent) (like k of a (video, window), in the order of the 200s, is in counts ≥ k); every acknowledged like must be pushed, else the run fails",
 		"push only (baseline): from a worker producing an output record (its timestamp, just before the transaction commits) to the client receiving that count: commit, read_committed fetch by the live view, coalescing flush (at most one per live_flush_interval), WebSocket",
 		"like → output record: from the 200 to the worker producing the first output record that counts the like; a worker that owns the like's partition of both input topics (the log shows the assignment) counts it in the transaction that re-keys it: up to one commit interval plus the commit; otherwise it crosses two transactions, re-key then count",
 		fmt.Sprintf("%d of %d likes were pushed before their 200 arrived (latency 0)", early, likes),
@@ -217,7 +217,7 @@ func latencyRun(ctx context.Context, cfg LatencyConfig, run int) (res latencyRes
 	}
 	likes := newLikeLog()
 	ids := loadgen.VideoIDs(cfg.Videos)
-	smallest := policy().Sizes[0] // 1m: live_aggregations_1
+	smallest := policy().Sizes[0] // 1m: live_windows_1min
 	clients, err := watch(ctx, base, smallest, append([]string{warmupVideo}, ids...), likes)
 	if err != nil {
 		return res, err
@@ -306,10 +306,10 @@ func waitLatencyReady(ctx context.Context, c *cluster, ws *workerSet, node *apin
 }
 
 // watch connects Socket.IO clients (WebSocket) that register the videos,
-// as many per client as a client may, consume the counts of size s, and
-// record every push into likes.
+// as many per client as a client may, consume the window events of size s
+// (every count of every window), and record every push into likes.
 func watch(ctx context.Context, base string, s window.Size, videos []string, likes *likeLog) ([]*livetest.Client, error) {
-	event := live.LiveEvent(s)
+	event := live.WindowsEvent(s)
 	onEvent := func(e livetest.Event) {
 		if e.Name != event || len(e.Args) == 0 {
 			return
@@ -338,7 +338,7 @@ func watch(ctx context.Context, base string, s window.Size, videos []string, lik
 		for _, call := range []struct {
 			event string
 			arg   any
-		}{{live.EventRegister, map[string]any{"rooms": chunk}}, {live.ConsumeEvent(s), map[string]any{}}} {
+		}{{live.EventRegister, map[string]any{"rooms": chunk}}, {live.ConsumeWindowsEvent(s), map[string]any{}}} {
 			ack, err := cl.Call(ctx, call.event, call.arg)
 			if err == nil && len(ack) > 0 && strings.Contains(string(ack[0]), `"error"`) {
 				err = fmt.Errorf("refused: %s", ack[0])

@@ -114,8 +114,10 @@ func settledMemory(ctx context.Context, c *cluster, cfg StateConfig, id string, 
 func profileRestore(ctx context.Context, c *cluster, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := worker.New(ctx, worker.Config{Brokers: c.brokers, Group: benchGroup + "-profile", ID: "profile",
-		StateDir: c.path("state-profile"), Policy: policy(), Logger: quieter(o.Logger)})
+	cfg := worker.DefaultConfig()
+	cfg.Brokers, cfg.Group, cfg.ID, cfg.StateDir, cfg.Policy = c.brokers, benchGroup+"-profile", "profile", c.path("state-profile"), policy()
+	cfg.StandbyReplicas, cfg.Logger = 0, quieter(o.Logger)
+	w, err := worker.New(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -110,7 +110,9 @@ func stressRun(t *testing.T, b *backlog) bool {
 	log := slog.New(logs)
 	ws := newWorkerSet(ctx)
 	defer ws.stop()
-	if err := ws.add(c, worker.Config{CommitInterval: firstCommitInterval, TransactionTimeout: time.Minute, Logger: log}); err != nil {
+	first := benchConfig(log)
+	first.CommitInterval, first.TransactionTimeout = firstCommitInterval, time.Minute
+	if err := ws.add(c, first); err != nil {
 		t.Fatal(err)
 	}
 	// The second worker joins once the first is counting in its first
@@ -130,7 +132,7 @@ func stressRun(t *testing.T, b *backlog) bool {
 	if ended(ws.metrics[0]) > 0 {
 		t.Fatal("the first worker ended a transaction before it read anything")
 	}
-	if err := ws.add(c, worker.Config{Logger: log}); err != nil {
+	if err := ws.add(c, benchConfig(log)); err != nil {
 		t.Fatal(err)
 	}
 	// Once the first transaction has ended (aborted, unless the first
@@ -155,7 +157,9 @@ func stressRun(t *testing.T, b *backlog) bool {
 	if err := ws.stopWorker(0); err != nil {
 		t.Fatal(err)
 	}
-	if err := ws.add(c, worker.Config{ID: "bench-0", StateDir: c.path("worker-0"), Logger: log}); err != nil {
+	restarted := benchConfig(log)
+	restarted.ID, restarted.StateDir = "bench-0", c.path("worker-0")
+	if err := ws.add(c, restarted); err != nil {
 		t.Fatal(err)
 	}
 	if err := awaitPipeline(ctx, c, ws, b, o.Logger); err != nil {

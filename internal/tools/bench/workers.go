@@ -38,7 +38,11 @@ type workerSet struct {
 func startWorkers(ctx context.Context, c *cluster, n int, commitInterval time.Duration, log *slog.Logger) (*workerSet, error) {
 	ws := newWorkerSet(ctx)
 	for range n {
-		if err := ws.add(c, worker.Config{CommitInterval: commitInterval, Logger: log}); err != nil {
+		cfg := benchConfig(log)
+		if commitInterval > 0 {
+			cfg.CommitInterval = commitInterval
+		}
+		if err := ws.add(c, cfg); err != nil {
 			ws.stop()
 			return nil, err
 		}
@@ -51,6 +55,14 @@ func startWorkers(ctx context.Context, c *cluster, n int, commitInterval time.Du
 func newWorkerSet(ctx context.Context) *workerSet {
 	ctx, cancel := context.WithCancel(ctx)
 	return &workerSet{ctx: ctx, cancel: cancel}
+}
+
+// benchConfig is the configuration the benchmarks' workers start from: the
+// defaults, without standby replicas (the scenarios measure the counting).
+func benchConfig(log *slog.Logger) worker.Config {
+	cfg := worker.DefaultConfig()
+	cfg.StandbyReplicas, cfg.Logger = 0, log
+	return cfg
 }
 
 // add starts one more worker against c in the set's consumer group. cfg

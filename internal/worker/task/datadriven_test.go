@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 )
 
@@ -149,7 +149,7 @@ func (c *ddCase) run(line string) ([]string, error) {
 		}
 		return []string{"counted"}, err
 	case "mark":
-		var m record.Mark
+		var m watermark.Mark
 		if len(pos) != 2 {
 			return nil, fmt.Errorf("want mark <source>/<sources> <watermark>")
 		}

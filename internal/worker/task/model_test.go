@@ -69,7 +69,7 @@ type entry struct {
 	ts    int64
 	key   string // idempotency key, "" if none
 	seq   int
-	mark  record.Mark
+	mark  watermark.Mark
 }
 
 func (e entry) String() string {
@@ -122,9 +122,9 @@ func (m *model) transaction(entries []entry) {
 		switch e.kind {
 		case 'm':
 			if prev, ok := m.marks[e.mark.Source]; ok {
-				m.marks[e.mark.Source] = watermark.Mark{Watermark: max(prev.Watermark, e.mark.Watermark), Sources: max(prev.Sources, e.mark.Sources)}
+				m.marks[e.mark.Source] = watermark.Mark{Source: e.mark.Source, Watermark: max(prev.Watermark, e.mark.Watermark), Sources: max(prev.Sources, e.mark.Sources)}
 			} else {
-				m.marks[e.mark.Source] = watermark.Mark{Watermark: e.mark.Watermark, Sources: e.mark.Sources}
+				m.marks[e.mark.Source] = e.mark
 			}
 			if wm := m.partitionWatermark(); wm != watermark.None && (m.wm == watermark.None || wm > m.wm) {
 				m.wm = wm

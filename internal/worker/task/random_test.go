@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/counter-dev/counter/internal/pipeline/record"
+	"github.com/counter-dev/counter/internal/pipeline/watermark"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 )
 
@@ -162,7 +162,7 @@ func (s *sim) run() error {
 	// expires, every final is out.
 	far := s.et + s.cfg.Policy.Largest() + s.cfg.Policy.Grace + s.cfg.Policy.Retention + s.cfg.IdempotencyWindow + 10000
 	for src := int32(0); src < s.sources; src++ {
-		s.log = append(s.log, entry{kind: 'm', mark: record.Mark{Source: src, Sources: s.sources, Watermark: far}})
+		s.log = append(s.log, entry{kind: 'm', mark: watermark.Mark{Source: src, Sources: s.sources, Watermark: far}})
 	}
 	for s.pos < len(s.log) {
 		if err := s.process(len(s.log)); err != nil {
@@ -190,7 +190,7 @@ func (s *sim) input(n int) {
 			} else {
 				s.srcWM[src] = wm
 			}
-			s.log = append(s.log, entry{kind: 'm', mark: record.Mark{Source: src, Sources: s.sources, Watermark: wm}})
+			s.log = append(s.log, entry{kind: 'm', mark: watermark.Mark{Source: src, Sources: s.sources, Watermark: wm}})
 			continue
 		}
 		e := entry{kind: 'l', video: "v" + strconv.Itoa(s.rng.IntN(s.videos)), n: uint64(1 + s.rng.IntN(3)),

@@ -221,18 +221,18 @@ func (t *Task) CountHere(video []byte, n uint64, ts int64) (bool, error) {
 
 // Mark records a source's watermark mark. A source's mark never goes back:
 // an older one is ignored.
-func (t *Task) Mark(m record.Mark) {
+func (t *Task) Mark(m watermark.Mark) {
 	o := t.begin()
 	prev, ok := o.marks[m.Source]
 	if !ok {
 		prev, ok = t.marks[m.Source]
 	}
-	next := watermark.Mark{Watermark: m.Watermark, Sources: m.Sources}
+	next := m
 	if ok { // (without a previous mark, there is nothing to compare with: a zero mark would raise a negative watermark to 0)
 		if prev.Watermark >= m.Watermark && prev.Sources >= m.Sources {
 			return
 		}
-		next = watermark.Mark{Watermark: max(prev.Watermark, m.Watermark), Sources: max(prev.Sources, m.Sources)}
+		next = watermark.Mark{Source: m.Source, Watermark: max(prev.Watermark, m.Watermark), Sources: max(prev.Sources, m.Sources)}
 	}
 	o.marks[m.Source] = next
 	merged := make(map[int32]watermark.Mark, len(t.marks)+len(o.marks))
