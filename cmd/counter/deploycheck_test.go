@@ -178,3 +178,21 @@ func TestCheckCommandLine(t *testing.T) {
 		t.Errorf("flagValue default --http-addr: %q, want :3000", got)
 	}
 }
+
+// Every command honours cli.WithCheckOnly: with its defaults it returns at
+// once (0, or 2 for a usage error) instead of starting, so that the checks
+// above never run a process. A new command must call cli.CheckOnly once its
+// configuration is valid.
+func TestEveryCommandChecksOnly(t *testing.T) {
+	t.Setenv("COUNTER_BROKERS", "unreachable.invalid:9092") // a command that starts would hang on it
+	for _, c := range program().Commands {
+		ctx, cancel := context.WithTimeout(cli.WithCheckOnly(context.Background()), 5*time.Second)
+		var out bytes.Buffer
+		code := run(ctx, []string{c.Name}, &out, &out)
+		late := ctx.Err() != nil
+		cancel()
+		if late || code == 1 {
+			t.Errorf("counter %s under cli.WithCheckOnly: exit %d, deadline passed: %v: it started instead of checking\n%s", c.Name, code, late, out.String())
+		}
+	}
+}
