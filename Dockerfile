@@ -14,14 +14,15 @@
 ARG GO_VERSION=1.26
 ARG NODE_VERSION=22
 
-# 1. The web page, when the repository has one (web/package.json): Vite
-#    writes the bundle into the Go package that embeds it. Without web/ this
-#    stage only carries the sources on.
+# 1. The web page, when the repository has one (web/package.json): what
+#    `make web` does, npm ci and the Vite build, which writes the bundle into
+#    the Go package that embeds it. Without web/ this stage only carries the
+#    sources on.
 FROM node:${NODE_VERSION}-bookworm-slim AS web
 WORKDIR /src
 COPY . .
 RUN if [ -f web/package.json ]; then \
-      cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
+      cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build && rm -rf node_modules; \
     else \
       echo "no web/package.json: building without a web bundle"; \
     fi
