@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"encoding/base64"
 	"net"
 	"os"
@@ -10,101 +11,78 @@ import (
 	"strings"
 	"testing"
 
+	composecli "github.com/compose-spec/compose-go/v2/cli"
+	composetypes "github.com/compose-spec/compose-go/v2/types"
 	"go.yaml.in/yaml/v3"
 )
 
-// composeFile is the part of deploy/compose.yaml the checks read.
-type composeFile struct {
-	Services map[string]composeService `yaml:"services"`
-	Volumes  map[string]any            `yaml:"volumes"`
-}
-
+// composeService is what the checks read of a service of
+// deploy/compose.yaml, as compose-go (the Compose Specification's reference
+// loader) loads it: validated against the specification's schema, with
+// anchors, merges and defaults resolved.
 type composeService struct {
-	Image       string       `yaml:"image"`
-	Build       any          `yaml:"build"`
-	Hostname    string       `yaml:"hostname"`
-	Entrypoint  stringList   `yaml:"entrypoint"`
-	Command     stringList   `yaml:"command"`
-	Environment environment  `yaml:"environment"`
-	Restart     string       `yaml:"restart"`
-	Volumes     []string     `yaml:"volumes"`
-	Ports       []string     `yaml:"ports"`
-	Healthcheck *healthcheck `yaml:"healthcheck"`
-	DependsOn   map[string]struct {
-		Condition string `yaml:"condition"`
-	} `yaml:"depends_on"`
+	Image       string
+	Build       bool
+	Hostname    string
+	Entrypoint  []string
+	Command     []string
+	Environment map[string]string
+	Restart     string
+	Volumes     []string          // "source:target" of named volumes
+	Healthcheck []string          // the test
+	DependsOn   map[string]string // service → condition
 }
 
-type healthcheck struct {
-	Test stringList `yaml:"test"`
-}
-
-// stringList is a compose command: a list, or a string split at spaces.
-type stringList []string
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (l *stringList) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		*l = strings.Fields(n.Value)
-		return nil
-	}
-	var list []string
-	err := n.Decode(&list)
-	*l = list
-	return err
-}
-
-// environment is a compose environment: a map, or a list of KEY=value.
-type environment map[string]string
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (e *environment) UnmarshalYAML(n *yaml.Node) error {
-	*e = environment{}
-	if n.Kind == yaml.SequenceNode {
-		var list []string
-		if err := n.Decode(&list); err != nil {
-			return err
-		}
-		for _, kv := range list {
-			k, v, _ := strings.Cut(kv, "=")
-			(*e)[k] = v
-		}
-		return nil
-	}
-	m := map[string]string{}
-	err := n.Decode(&m)
-	for k, v := range m {
-		(*e)[k] = v
-	}
-	return err
-}
-
-func readCompose(t *testing.T) composeFile {
+// readCompose loads deploy/compose.yaml with compose-go.
+func readCompose(t *testing.T) map[string]composeService {
 	t.Helper()
-	data, err := os.ReadFile("../../deploy/compose.yaml")
+	opts, err := composecli.NewProjectOptions([]string{"../../deploy/compose.yaml"}, composecli.WithEnv(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f composeFile
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(false) // compose has many keys this check does not read
-	if err := dec.Decode(&f); err != nil {
+	project, err := opts.LoadProject(context.Background())
+	if err != nil {
 		t.Fatalf("deploy/compose.yaml: %v", err)
 	}
-	if len(f.Services) == 0 {
+	services := map[string]composeService{}
+	for name, s := range project.Services {
+		cs := composeService{
+			Image: s.Image, Build: s.Build != nil, Hostname: s.Hostname, Entrypoint: s.Entrypoint, Command: s.Command,
+			Environment: map[string]string{}, Restart: s.Restart, DependsOn: map[string]string{},
+		}
+		for k, v := range s.Environment {
+			cs.Environment[k] = ""
+			if v != nil {
+				cs.Environment[k] = *v
+			}
+		}
+		for _, v := range s.Volumes {
+			if v.Type == composetypes.VolumeTypeVolume {
+				cs.Volumes = append(cs.Volumes, v.Source+":"+v.Target)
+			}
+		}
+		if s.HealthCheck != nil {
+			cs.Healthcheck = s.HealthCheck.Test
+		}
+		for dep, d := range s.DependsOn {
+			cs.DependsOn[dep] = d.Condition
+		}
+		services[name] = cs
+	}
+	if len(services) == 0 {
 		t.Fatal("deploy/compose.yaml: no services")
 	}
-	return f
+	return services
 }
 
 // counterArgs returns the counter command line a compose service runs (its
 // command after the image's ENTRYPOINT ["counter"]) and its environment (the
 // image's, then the service's), or ok false for services of other images.
 func counterArgs(img dockerImage, s composeService) (args []string, env map[string]string, ok bool) {
-	if !strings.HasPrefix(s.Image, "counter") && s.Build == nil {
+	if !strings.HasPrefix(s.Image, "counter") && !s.Build {
 		return nil, nil, false
 	}
-	entry := []string(s.Entrypoint)
+	entry := s.Entrypoint
 	if entry == nil {
 		entry = img.entrypoint
 	}
@@ -123,8 +101,8 @@ func counterArgs(img dockerImage, s composeService) (args []string, env map[stri
 func TestComposeCommandLines(t *testing.T) {
 	f, img := readCompose(t), readDockerfile(t)
 	n := 0
-	for _, name := range sortedKeys(f.Services) {
-		args, env, ok := counterArgs(img, f.Services[name])
+	for _, name := range sortedKeys(f) {
+		args, env, ok := counterArgs(img, f[name])
 		if !ok {
 			continue
 		}
@@ -149,8 +127,8 @@ func TestComposeCluster(t *testing.T) {
 	kafka := checkKafkaNodes(t, f)
 	var workerIDs, instanceIDs, stateVolumes, scrape []string
 	apis := 0
-	for _, name := range sortedKeys(f.Services) {
-		s := f.Services[name]
+	for _, name := range sortedKeys(f) {
+		s := f[name]
 		if s.Restart == "" || s.Restart == "no" {
 			t.Errorf("%s: no restart policy", name)
 		}
@@ -163,8 +141,8 @@ func TestComposeCluster(t *testing.T) {
 				t.Errorf("%s: broker %q is none of the Kafka services' listeners %q", name, b, kafka)
 			}
 		}
-		for dep := range s.DependsOn {
-			if cond := s.DependsOn[dep].Condition; cond != "service_healthy" {
+		for dep, cond := range s.DependsOn {
+			if cond != "service_healthy" {
 				t.Errorf("%s: depends on %s with condition %q, want service_healthy", name, dep, cond)
 			}
 		}
@@ -193,12 +171,8 @@ func TestComposeCluster(t *testing.T) {
 		}
 		scrape = append(scrape, hostOf(name, s)+":"+port)
 		wantURL := "http://127.0.0.1:" + port + wantPath
-		var test []string
-		if s.Healthcheck != nil {
-			test = s.Healthcheck.Test
-		}
-		if !slices.Contains(test, wantURL) {
-			t.Errorf("%s: health check %q does not ask %s", name, test, wantURL)
+		if !slices.Contains(s.Healthcheck, wantURL) {
+			t.Errorf("%s: health check %q does not ask %s", name, s.Healthcheck, wantURL)
 		}
 	}
 	if len(workerIDs) < 3 || apis < 2 {
@@ -216,7 +190,7 @@ func TestComposeCluster(t *testing.T) {
 
 // checkKafkaNodes checks the apache/kafka services and returns their
 // in-network listeners (host:port).
-func checkKafkaNodes(t *testing.T, f composeFile) []string {
+func checkKafkaNodes(t *testing.T, f map[string]composeService) []string {
 	t.Helper()
 	want := map[string]string{
 		"KAFKA_PROCESS_ROLES":                            "",
@@ -230,8 +204,8 @@ func checkKafkaNodes(t *testing.T, f composeFile) []string {
 	var listeners, voters []string
 	shared := map[string]string{}
 	ids := map[string]bool{}
-	for _, name := range sortedKeys(f.Services) {
-		s := f.Services[name]
+	for _, name := range sortedKeys(f) {
+		s := f[name]
 		if !strings.HasPrefix(s.Image, "apache/kafka:") {
 			continue
 		}
@@ -300,12 +274,12 @@ func prometheusTargets(t *testing.T) []string {
 	return sorted(targets)
 }
 
-// volumeOf returns the named volume (of "name:/target[:mode]") that holds
-// path, or "".
+// volumeOf returns the named volume (of "name:/target") that holds path,
+// or "".
 func volumeOf(volumes []string, path string) string {
 	for _, v := range volumes {
 		parts := strings.Split(v, ":")
-		if len(parts) < 2 || strings.HasPrefix(parts[0], ".") || strings.HasPrefix(parts[0], "/") || path == "" {
+		if len(parts) != 2 || path == "" {
 			continue
 		}
 		if target := strings.TrimSuffix(parts[1], "/"); path == target || strings.HasPrefix(path, target+"/") {
