@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net"
 	"os"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -93,16 +94,19 @@ func counterArgs(img dockerImage, s composeService) (args []string, env map[stri
 	for k, v := range s.Environment {
 		env[k] = v
 	}
-	return append(slices.Clone(entry[1:]), s.Command...), env, true
+	if len(entry) > 0 && path.Base(entry[0]) == "counter" {
+		entry = entry[1:]
+	} // else the check says what runs is no counter command
+	return append(slices.Clone(entry), s.Command...), env, true
 }
 
 // Every counter service's command line and COUNTER_* environment parse with
 // counter's own flag parser.
 func TestComposeCommandLines(t *testing.T) {
-	f, img := readCompose(t), readDockerfile(t)
+	services, img := readCompose(t), readDockerfile(t)
 	n := 0
-	for _, name := range sortedKeys(f) {
-		args, env, ok := counterArgs(img, f[name])
+	for _, name := range sortedKeys(services) {
+		args, env, ok := counterArgs(img, services[name])
 		if !ok {
 			continue
 		}
@@ -123,12 +127,12 @@ func TestComposeCommandLines(t *testing.T) {
 // instances, health checks on the addresses the processes serve, restart
 // policies, and Prometheus scraping every counter process.
 func TestComposeCluster(t *testing.T) {
-	f, img := readCompose(t), readDockerfile(t)
-	kafka := checkKafkaNodes(t, f)
+	services, img := readCompose(t), readDockerfile(t)
+	kafka := checkKafkaNodes(t, services)
 	var workerIDs, instanceIDs, stateVolumes, scrape []string
 	apis := 0
-	for _, name := range sortedKeys(f) {
-		s := f[name]
+	for _, name := range sortedKeys(services) {
+		s := services[name]
 		if s.Restart == "" || s.Restart == "no" {
 			t.Errorf("%s: no restart policy", name)
 		}
@@ -190,7 +194,7 @@ func TestComposeCluster(t *testing.T) {
 
 // checkKafkaNodes checks the apache/kafka services and returns their
 // in-network listeners (host:port).
-func checkKafkaNodes(t *testing.T, f map[string]composeService) []string {
+func checkKafkaNodes(t *testing.T, services map[string]composeService) []string {
 	t.Helper()
 	want := map[string]string{
 		"KAFKA_PROCESS_ROLES":                            "",
@@ -204,8 +208,8 @@ func checkKafkaNodes(t *testing.T, f map[string]composeService) []string {
 	var listeners, voters []string
 	shared := map[string]string{}
 	ids := map[string]bool{}
-	for _, name := range sortedKeys(f) {
-		s := f[name]
+	for _, name := range sortedKeys(services) {
+		s := services[name]
 		if !strings.HasPrefix(s.Image, "apache/kafka:") {
 			continue
 		}
