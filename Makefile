@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/counter
 FUZZTIME ?= 5s
 
-.PHONY: run build tools test check unit stress node-deps fuzz bench clean
+.PHONY: run build tools test check unit model stress node-deps fuzz bench clean
 
 run: build
 	./$(BIN) dev
@@ -22,7 +22,7 @@ tools: build
 # (unit, integration against the embedded broker, process-level), the
 # Socket.IO tests against the real npm client, the pipeline stress check,
 # and a short fuzzing pass.
-test: check node-deps unit stress fuzz
+test: check node-deps unit model stress fuzz
 
 check:
 	@unformatted=$$(gofmt -l cmd internal examples); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
@@ -30,6 +30,11 @@ check:
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The counting core against its reference model: 10 000 seeded random cases
+# (the race-detector run of `unit` does 1 000), and the data-driven cases.
+model:
+	$(GO) test -count=1 -run '^(TestModelRandom|TestDataDriven)$$' ./internal/worker/task
 
 # The pipeline stress check (about two minutes): ten repetitions of a first
 # transaction with megabytes of changelog aborted by a joining worker, then

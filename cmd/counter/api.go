@@ -17,6 +17,7 @@ import (
 	"github.com/counter-dev/counter/internal/apinode/ingest"
 	"github.com/counter-dev/counter/internal/apinode/live"
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/httpserve"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 )
@@ -36,14 +37,24 @@ type apiFlags struct {
 	// replication is the replication factor of the topics the API
 	// creates; set by the caller from --replication-factor.
 	replication int16
+	// ready, if set, is also required for GET /readyz (counter dev: its
+	// workers).
+	ready func() bool
+
+	http httpFlags
+	// Set by check from http.
+	limits    httpserve.Limits
+	token     string
+	likeLimit api.LikeLimit
 }
 
 func (a *apiFlags) register(fs *cli.FlagSet) {
 	fs.StringVar(&a.httpAddr, "http-addr", ":3000", "address of the HTTP API")
 	fs.StringVar(&a.stage, "stage", api.DefaultStage, "first path segment of the API routes: /{stage}/videos/...")
-	fs.ListVar(&a.corsOrigins, "cors-origins", []string{"*"}, "browser origins allowed to call the API, comma-separated; * allows any")
+	fs.ListVar(&a.corsOrigins, "cors-origins", []string{"*"}, "browser origins allowed to call the API, comma-separated: exact origins (https://app.example.com), or * for any")
 	fs.DurationVar(&a.produceTimeout, "produce-timeout", ingest.DefaultTimeout, "how long a like request waits for the broker before answering 503")
 	fs.DurationVar(&a.flushInterval, "live-flush-interval", live.DefaultFlushInterval, "shortest time between two Socket.IO pushes of count changes (changes in between are coalesced)")
+	a.http.register(fs)
 }
 
 // registerCluster adds the flags of the cluster view (counter api only:
@@ -67,7 +78,18 @@ func (a *apiFlags) check() error {
 	if a.flushInterval <= 0 || a.flushInterval > 10*time.Second {
 		return cli.UsageError{Err: errors.New("--live-flush-interval must be positive and at most 10s")}
 	}
-	return nil
+	if err := api.CheckOrigins(a.corsOrigins); err != nil {
+		return cli.UsageError{Err: fmt.Errorf("--cors-origins: %w", err)}
+	}
+	var err error
+	if a.limits, err = a.http.limits(); err != nil {
+		return err
+	}
+	if a.token, err = a.http.token(); err != nil {
+		return err
+	}
+	a.likeLimit, err = a.http.likeLimit()
+	return err
 }
 
 // start builds the API server (package apinode: likes, catalog, live view
@@ -77,12 +99,15 @@ func (a *apiFlags) start(ctx context.Context, brokers []string, sizes []window.S
 	node, err := apinode.Start(ctx, apinode.Config{
 		Brokers: brokers, Sizes: sizes, Grace: a.grace, Stage: a.stage, CORSOrigins: a.corsOrigins, ProduceTimeout: a.produceTimeout,
 		Replication: a.replication, WorkersGroup: a.group, Standbys: a.standbys, FlushInterval: a.flushInterval,
-		Registry: reg, Logger: log,
+		AdminToken: a.token, LikeLimit: a.likeLimit, Ready: a.ready, Registry: reg, Logger: log,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	srv := api.NewHTTPServer(a.httpAddr, node.Handler())
+	if a.token == "" {
+		log.Info("admin routes are open to anyone who can reach the API: set --admin-token to guard them")
+	}
+	srv := httpserve.NewServer(a.httpAddr, node.Handler(), a.limits, log)
 	// Shutdown does not wait for hijacked WebSocket connections and would
 	// wait for pending long-polls: end the Socket.IO sessions first.
 	srv.RegisterOnShutdown(node.DisconnectClients)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,10 +70,16 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	if cli.CheckOnly(ctx) {
 		return nil
 	}
+	reg := newRegistry()
+	var brokerReady atomic.Bool
+	brokerStart := brokerMetrics(reg, &brokerReady, filepath.Join(dataDir, "broker"))
+	began := time.Now()
 	b, err := broker.Start(broker.Config{Port: kafkaPort, DataDir: filepath.Join(dataDir, "broker"), MinFreeDisk: uint64(*reserve), Logger: log})
 	if err != nil {
 		return err
 	}
+	brokerStart.Set(time.Since(began).Seconds())
+	brokerReady.Store(true)
 	defer b.Close()
 	brokers := b.Addrs()
 	log.Info("embedded broker ready", "addrs", brokers, "data_dir", dataDir)
@@ -80,25 +87,35 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		return err
 	}
 
-	reg := newRegistry()
 	runCtx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	workerErr := make(chan error, workers) // a worker that stopped for good
+	sups := make([]*supervisor, workers)
 	for i := 0; i < workers; i++ {
 		id := "dev-" + strconv.Itoa(i)
 		cfg := pf.workerConfig(brokers, id, filepath.Join(dataDir, "worker-"+id), pol)
 		cfg.DemoInterval, cfg.MinFreeDisk, cfg.Logger = demo, uint64(*reserve), log
 		cfg.Metrics = worker.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg))
+		sup := &supervisor{cfg: cfg, log: log}
+		sups[i] = sup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := (&supervisor{cfg: cfg, log: log}).run(runCtx); err != nil {
+			if err := sup.run(runCtx); err != nil {
 				workerErr <- fmt.Errorf("worker %s: %w", cfg.ID, err)
 			}
 		}()
 	}
 
 	af.group, af.standbys, af.replication, af.grace = topics.WorkersGroup, pf.standbys, spec.Replication, pf.grace
+	af.ready = func() bool { // GET /readyz: every worker has restored its partitions
+		for _, s := range sups {
+			if !s.Ready() {
+				return false
+			}
+		}
+		return true
+	}
 	srv, closeAPI, err := af.start(ctx, brokers, pol.Sizes, reg, log)
 	if err != nil {
 		stopWorkers()

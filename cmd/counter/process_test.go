@@ -272,6 +272,7 @@ func TestIdempotencyKeyThroughTheAPI(t *testing.T) {
 	p := start(t, "dev", "--data-dir", t.TempDir(), "--kafka-port", fmt.Sprint(kafkaPort), "--http-addr", "127.0.0.1:0",
 		"--windows", "2s", "--grace", "500ms", "--demo-interval", "0", "--partitions", "2")
 	base := "http://" + p.waitLog(t, "counter is running", 30*time.Second)["http"].(string)
+	waitReady(t, base, 30*time.Second) // the live view and both workers
 	post := func(key string) string {
 		req, _ := http.NewRequest("POST", base+"/dev/videos/idem-video/likes", strings.NewReader(`{"count":3}`))
 		req.Header.Set("Idempotency-Key", key)

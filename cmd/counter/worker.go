@@ -13,9 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/httpserve"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/worker"
 )
@@ -85,7 +85,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	cfg.Metrics = worker.NewMetrics(reg) // kept across restarts
 	sup := &supervisor{cfg: cfg, log: log, giveUp: workerGiveUp}
 	if metricsAddr != "" {
-		srv := &http.Server{Addr: metricsAddr, Handler: opsHandler(reg, sup.Ready), ReadHeaderTimeout: 5 * time.Second}
+		srv := httpserve.NewServer(metricsAddr, opsHandler(reg, sup.Ready), httpserve.DefaultLimits(), log)
 		go serveOps(srv, log)
 		defer srv.Close()
 	}
@@ -102,22 +102,7 @@ func newRegistry() *prometheus.Registry {
 // opsHandler serves /metrics, /healthz (liveness) and /readyz (state
 // restored).
 func opsHandler(reg *prometheus.Registry, ready func() bool) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, `{"status":"ok"}`)
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if !ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprint(w, `{"status":"restoring or not yet assigned"}`)
-			return
-		}
-		fmt.Fprint(w, `{"status":"ready"}`)
-	})
-	return mux
+	return httpserve.Ops(reg, ready, "restoring or not yet assigned")
 }
 
 func serveOps(srv *http.Server, log *slog.Logger) {

@@ -48,9 +48,15 @@ type Config struct {
 	// generator gives up likes it could not send before their window
 	// closed.
 	Grace time.Duration
-	// Stage, CORSOrigins configure the routes (api.Config).
+	// Stage, CORSOrigins, AdminToken and LikeLimit configure the routes
+	// (api.Config).
 	Stage       string
 	CORSOrigins []string
+	AdminToken  string
+	LikeLimit   api.LikeLimit
+	// Ready, if set, is required besides the live view's having caught up
+	// for GET /readyz to answer 200 (counter dev: its workers are ready).
+	Ready func() bool
 	// ProduceTimeout bounds a like request's wait for the broker.
 	ProduceTimeout time.Duration
 	// Replication is the replication factor of the topics the instance
@@ -155,8 +161,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.closers = append(n.closers, gen.Close)
 
+	ready := n.feed.IsReady
+	if cfg.Ready != nil {
+		ready = func() bool { return n.feed.IsReady() && cfg.Ready() }
+	}
 	s := api.New(api.Config{Stage: cfg.Stage, CORSOrigins: cfg.CORSOrigins, Catalog: catalogStore,
-		Counts: counts{v, n.feed}, Generator: gen}, sink, cfg.Registry, log)
+		Counts: counts{v, n.feed}, Generator: gen, AdminToken: cfg.AdminToken, LikeLimit: cfg.LikeLimit, Ready: ready},
+		sink, cfg.Registry, log)
 	stage := cfg.Stage
 	if stage == "" {
 		stage = api.DefaultStage

@@ -130,7 +130,7 @@ func checkState(t *testing.T, s *Store, want map[string][]byte, parts int32, nex
 		if err != nil {
 			t.Fatal(err)
 		}
-		scanned, _ := s.CountKeys(p)
+		scanned, _ := s.scanKeyCount(p)
 		if n != scanned {
 			t.Errorf("partition %d: key count %d, scan finds %d", p, n, scanned)
 		}
@@ -200,7 +200,7 @@ func load(t *testing.T, s *Store, recs []rec, parts int32, next int64, onto bool
 		if err != nil {
 			t.Fatal(err)
 		}
-		if scanned, _ := s.CountKeys(p); keys != scanned && keys >= 0 {
+		if scanned, _ := s.scanKeyCount(p); keys != scanned && keys >= 0 {
 			t.Errorf("partition %d: Finish returned %d keys, scan finds %d", p, keys, scanned)
 		}
 	}

@@ -182,9 +182,10 @@ func (s *Store) Windows(p int32) ([]window.Window, error) {
 	return out, it.Error()
 }
 
-// CountKeys returns how many counts partition p holds, by reading all of
-// them: a check for tests and tools. KeyCount answers without a scan.
-func (s *Store) CountKeys(p int32) (int64, error) {
+// scanKeyCount counts partition p's counts by reading all of them: what
+// KeyCount falls back to for a store written before it kept the number, and
+// a check for tests.
+func (s *Store) scanKeyCount(p int32) (int64, error) {
 	lo := append(appendPartition(nil, p), kindCount)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(lo)})
 	if err != nil {
@@ -211,7 +212,7 @@ func (s *Store) KeyCount(p int32) (int64, error) {
 	if err != nil || known {
 		return n, err
 	}
-	if n, err = s.CountKeys(p); err != nil {
+	if n, err = s.scanKeyCount(p); err != nil {
 		return 0, err
 	}
 	b := s.db.NewBatch()

@@ -142,7 +142,7 @@ func TestCountsExactWhateverTheCacheSize(t *testing.T) {
 		name       string
 		cacheKeys  int
 		checkpoint time.Duration
-	}{{"tiny", 12, 0}, {"none", -1, 0}, {"none, store written at stop only", -1, time.Hour}} {
+	}{{"tiny", 12, 0}, {"none", 0, 0}, {"none, store written at stop only", 0, time.Hour}} {
 		t.Run(tc.name, func(t *testing.T) {
 			brokers := testkit.StartBroker(t)
 			p := testkit.Policy(t, testGrace, "2s", "4s")

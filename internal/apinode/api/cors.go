@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -9,29 +11,58 @@ import (
 const (
 	corsAllowMethods = "GET, HEAD, POST, DELETE, OPTIONS"
 	corsAllowHeaders = "Content-Type, Idempotency-Key"
-	corsMaxAge       = "3600" // seconds browsers may cache a preflight answer
+	// corsAuthHeaders are allowed when an admin token is configured.
+	corsAuthHeaders = corsAllowHeaders + ", Authorization"
+	// corsExposeHeaders are the answers' headers a page may read besides
+	// the CORS-safelisted ones.
+	corsExposeHeaders = "Counter-Event-Time, Retry-After"
+	corsMaxAge        = "3600" // seconds browsers may cache a preflight answer
 )
 
 // cors decides which browser origins may call the API.
 type cors struct {
 	anyOrigin bool
 	origins   map[string]bool
+	// authorization allows the Authorization header (an admin token is
+	// configured).
+	authorization bool
 }
 
-// newCORS allows the listed origins ("https://example.com"); "*" allows any.
+// newCORS allows the listed origins ("https://example.com", compared
+// exactly but for case and a trailing slash); "*" allows any. CheckOrigins
+// tells whether they are well-formed.
 func newCORS(origins []string) cors {
 	c := cors{origins: map[string]bool{}}
 	for _, o := range origins {
 		if o == "*" {
 			c.anyOrigin = true
 		}
-		c.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
+		c.origins[normalizeOrigin(o)] = true
 	}
 	return c
 }
 
+func normalizeOrigin(o string) string { return strings.ToLower(strings.TrimSuffix(o, "/")) }
+
 func (c cors) allowed(origin string) bool {
-	return c.anyOrigin || c.origins[origin]
+	return c.anyOrigin || c.origins[normalizeOrigin(origin)]
+}
+
+// CheckOrigins returns an error for the first item of origins that is
+// neither "*" nor an origin: scheme://host[:port], without path, query or
+// wildcards.
+func CheckOrigins(origins []string) error {
+	for _, o := range origins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(o, "*?\\") {
+			return fmt.Errorf("%q is not an origin: want * or scheme://host[:port], such as https://app.example.com (no path, no wildcard)", o)
+		}
+	}
+	return nil
 }
 
 // decorate sets the CORS headers of an ordinary response.
@@ -39,13 +70,15 @@ func (c cors) decorate(h http.Header, origin string) {
 	if c.anyOrigin {
 		if origin != "" {
 			h.Set("Access-Control-Allow-Origin", "*")
+			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 		}
 		return
 	}
 	// The answer depends on the origin: caches must keep one per origin.
 	h.Add("Vary", "Origin")
-	if origin != "" && c.origins[origin] {
+	if origin != "" && c.allowed(origin) {
 		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 	}
 }
 
@@ -74,7 +107,11 @@ func (s *Server) preflight(w http.ResponseWriter, origin string) {
 		h.Set("Access-Control-Allow-Origin", origin)
 	}
 	h.Set("Access-Control-Allow-Methods", corsAllowMethods)
-	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	if c.authorization {
+		h.Set("Access-Control-Allow-Headers", corsAuthHeaders)
+	} else {
+		h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	}
 	h.Set("Access-Control-Max-Age", corsMaxAge)
 	w.WriteHeader(http.StatusNoContent)
 }

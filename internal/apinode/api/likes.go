@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -41,6 +42,14 @@ func (s *Server) postLikes(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, bad.msg, "")
 		return
 	}
+	if s.limiter != nil {
+		if ok, wait := s.limiter.take(clientKey(r, s.trusted), n); !ok {
+			s.metrics.reject(reasonRateLimited)
+			w.Header().Set("Retry-After", strconv.FormatInt(retryAfter(wait), 10))
+			writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many likes from this client: at most %g a second; retry later", s.limiter.rate), "")
+			return
+		}
+	}
 	if key != "" {
 		if first, same := s.keys.claim(id, key, n); !same {
 			s.metrics.reject(reasonKeyReused)
@@ -72,6 +81,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 	switch {
 	case errors.As(err, &tooBig):
 		s.tooLarge(w)
+		return nil, false
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.metrics.reject(reasonTimeout)
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestTimeout, "the body did not arrive in time", "")
 		return nil, false
 	case err != nil:
 		s.metrics.reject(reasonBadBody)

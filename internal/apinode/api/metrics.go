@@ -10,24 +10,29 @@ import (
 // Reasons a request is rejected: values of the reason label of
 // counter_api_rejected_total.
 const (
-	reasonBadID       = "bad_id"   // video identifier fails videoid rules
-	reasonBadBody     = "bad_body" // body is not a valid like request
-	reasonBadKey      = "bad_idempotency_key"
-	reasonKeyReused   = "idempotency_key_reused" // the key was used for another request (422)
-	reasonTooLarge    = "too_large"              // body over Config.MaxBodyBytes
-	reasonUnavailable = "unavailable"            // the broker did not acknowledge in time
-	reasonCanceled    = "canceled"               // the client went away first
-	reasonInternal    = "internal"               // any other sink failure
-	reasonMethod      = "method"                 // method not allowed on the path
-	reasonNotFound    = "not_found"              // no such path or stage
-	reasonOrigin      = "origin"                 // CORS preflight from a refused origin
-	reasonBadQuery    = "bad_query"              // invalid query parameters
-	reasonConflict    = "conflict"               // the request conflicts with the state (409)
-	reasonNotReady    = "not_ready"              // the live view is still loading
+	reasonBadID        = "bad_id"   // video identifier fails videoid rules
+	reasonBadBody      = "bad_body" // body is not a valid like request
+	reasonBadKey       = "bad_idempotency_key"
+	reasonKeyReused    = "idempotency_key_reused" // the key was used for another request (422)
+	reasonTooLarge     = "too_large"              // body over Config.MaxBodyBytes
+	reasonUnavailable  = "unavailable"            // the broker did not acknowledge in time
+	reasonCanceled     = "canceled"               // the client went away first
+	reasonInternal     = "internal"               // any other sink failure
+	reasonMethod       = "method"                 // method not allowed on the path
+	reasonNotFound     = "not_found"              // no such path or stage
+	reasonOrigin       = "origin"                 // CORS preflight from a refused origin
+	reasonBadQuery     = "bad_query"              // invalid query parameters
+	reasonConflict     = "conflict"               // the request conflicts with the state (409)
+	reasonNotReady     = "not_ready"              // the live view is still loading
+	reasonUnauthorized = "unauthorized"           // an admin route without a bearer token (401)
+	reasonForbidden    = "forbidden"              // an admin route with a wrong token (403)
+	reasonRateLimited  = "rate_limited"           // likes over the client's rate limit (429)
+	reasonTimeout      = "timeout"                // the body did not arrive within the read timeout (408)
 )
 
 var rejectReasons = []string{reasonBadID, reasonBadBody, reasonBadKey, reasonKeyReused, reasonTooLarge, reasonUnavailable,
-	reasonCanceled, reasonInternal, reasonMethod, reasonNotFound, reasonOrigin, reasonBadQuery, reasonConflict, reasonNotReady}
+	reasonCanceled, reasonInternal, reasonMethod, reasonNotFound, reasonOrigin, reasonBadQuery, reasonConflict, reasonNotReady,
+	reasonUnauthorized, reasonForbidden, reasonRateLimited, reasonTimeout}
 
 // Route labels of requests that matched no pattern.
 const (
@@ -68,6 +73,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.rejected.WithLabelValues(r)
 	}
 	return m
+}
+
+// watchLimiter registers the gauge of the clients l holds buckets for (0
+// when l is nil: likes are not limited).
+func (m *metrics) watchLimiter(reg prometheus.Registerer, l *limiter) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "counter_api_rate_limit_clients",
+		Help: "Clients whose like rate limit is tracked (token buckets held).",
+	}, func() float64 {
+		if l == nil {
+			return 0
+		}
+		return float64(l.clients())
+	}))
 }
 
 func (m *metrics) reject(reason string) { m.rejected.WithLabelValues(reason).Inc() }

@@ -6,6 +6,7 @@
 //	POST /{stage}/videos/{video_id}/likes   body empty, {} or {"count": n}
 //	GET  /{stage}/videos/metadata           the catalog
 //	GET  /healthz                           {"status":"ok"}
+//	GET  /readyz                            {"status":"ready"}, or 503
 //	GET  /metrics                           Prometheus text format
 //
 // With the optional parts of Config, it also serves:
@@ -19,6 +20,13 @@
 //
 // Every answer other than /metrics is JSON; errors are {"error": "..."},
 // with "reason" (a videoid.Reason) added for a refused video identifier.
+//
+// With Config.AdminToken set, every route that changes state other than a
+// like (adding a video, starting or canceling a generator run, any request
+// other than GET or HEAD to a route mounted with Handle) needs the header
+// "Authorization: Bearer <token>": 401 without it, 403 with a wrong token.
+// With Config.LikeLimit, each client may send only so many likes a second
+// (429 with Retry-After beyond).
 package api
 
 import (
@@ -26,6 +34,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -33,6 +42,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/counter-dev/counter/internal/apinode/ingest"
+	"github.com/counter-dev/counter/internal/httpserve"
 	"github.com/counter-dev/counter/internal/pipeline/catalog"
 )
 
@@ -60,6 +70,16 @@ type Config struct {
 	Counts Counts
 	// Generator, when set, serves the generator routes.
 	Generator Generator
+	// AdminToken, when set, guards the routes that change state other
+	// than a like (see the package documentation); CheckAdminToken tells a
+	// usable token.
+	AdminToken string
+	// LikeLimit limits the likes each client may send (off if its Rate is
+	// 0).
+	LikeLimit LikeLimit
+	// Ready reports whether the server is ready for traffic, for
+	// GET /readyz; always, if nil.
+	Ready func() bool
 }
 
 // Defaults of Config.
@@ -86,6 +106,10 @@ type Server struct {
 	prefixes  []prefixRoute // served ahead of mux
 
 	keys *keyMemory // counts of idempotent like requests, by video and key
+
+	auth    adminAuth
+	limiter *limiter // nil: likes are not limited
+	trusted []netip.Prefix
 }
 
 // prefixRoute is a handler mounted for a whole path subtree.
@@ -136,40 +160,55 @@ func New(cfg Config, sink LikeSink, reg *prometheus.Registry, log *slog.Logger) 
 		catalog:   cfg.Catalog,
 		counts:    cfg.Counts,
 		generator: cfg.Generator,
+
+		auth:    newAdminAuth(cfg.AdminToken),
+		limiter: newLimiter(cfg.LikeLimit),
+		trusted: cfg.LikeLimit.TrustedProxies,
 	}
+	s.cors.authorization = s.auth.on
+	s.metrics.watchLimiter(reg, s.limiter)
 	s.mux.HandleFunc("POST /{stage}/videos/{video_id}/likes", s.postLikes)
 	s.mux.HandleFunc("GET /{stage}/videos/metadata", s.getMetadata)
 	if s.catalog != nil {
-		s.mux.HandleFunc("POST /{stage}/videos", s.postVideo)
+		s.mux.HandleFunc("POST /{stage}/videos", s.admin(s.postVideo))
 	}
 	if s.counts != nil {
 		s.mux.HandleFunc("GET /{stage}/videos/{video_id}/counts", s.getCounts)
 		s.mux.HandleFunc("GET /{stage}/videos/top", s.getTop)
 	}
 	if s.generator != nil {
-		s.mux.HandleFunc("POST /{stage}/generator", s.postGenerator)
+		s.mux.HandleFunc("POST /{stage}/generator", s.admin(s.postGenerator))
 		s.mux.HandleFunc("GET /{stage}/generator", s.getGenerator)
-		s.mux.HandleFunc("DELETE /{stage}/generator", s.deleteGenerator)
+		s.mux.HandleFunc("DELETE /{stage}/generator", s.admin(s.deleteGenerator))
 	}
 	s.mux.HandleFunc("GET /healthz", s.getHealth)
+	ready := cfg.Ready
+	if ready == nil {
+		ready = func() bool { return true }
+	}
+	s.mux.Handle("GET /readyz", httpserve.Ready(ready, "starting"))
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return s
 }
 
 // Handle mounts h at pattern (http.ServeMux syntax, such as
 // "GET /{stage}/cluster") beside the API routes, with the same CORS
-// headers, JSON 404/405 answers and request metrics. It panics if pattern
-// conflicts with a route already mounted; a subtree such as "/socket.io/"
-// does (it overlaps /{stage}/videos/metadata): mount it with HandlePrefix.
+// headers, JSON 404/405 answers and request metrics. Requests other than
+// GET and HEAD need the admin token, if one is configured. It panics if
+// pattern conflicts with a route already mounted; a subtree such as
+// "/socket.io/" does (it overlaps /{stage}/videos/metadata): mount it with
+// HandlePrefix.
 func (s *Server) Handle(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, h)
+	s.mux.Handle(pattern, s.adminUnlessRead(h))
 }
 
 // HandlePrefix mounts h for every path that starts with prefix (such as
 // "/socket.io/"), whatever the method, ahead of the other routes: a
 // subtree pattern would conflict with the /{stage}/... routes in the
 // ServeMux. Requests get the same CORS headers and request metrics (route
-// label: the prefix). It must be called before the server is used.
+// label: the prefix), but no admin check: h must not change state other
+// than its own sessions (Socket.IO). It must be called before the server
+// is used.
 func (s *Server) HandlePrefix(prefix string, h http.Handler) {
 	s.prefixes = append(s.prefixes, prefixRoute{prefix, h})
 }
@@ -249,17 +288,8 @@ func (s *Server) checkStage(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// NewHTTPServer returns an http.Server for h with timeouts against slow or
-// idle clients. It sets no read or write timeout for whole requests, which
-// would cut long-lived connections (WebSocket, long polling) that other
-// routes may serve; like requests are small and bounded by MaxBodyBytes.
+// NewHTTPServer returns an http.Server for h with the default limits
+// against slow, idle and oversized clients (httpserve.DefaultLimits).
 func NewHTTPServer(addr string, h http.Handler) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
-	}
+	return httpserve.NewServer(addr, h, httpserve.DefaultLimits(), nil)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -82,11 +83,21 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()
+	return newFixtureOn(t, cfg, func(h http.Handler) (string, func()) {
+		ts := httptest.NewServer(h)
+		return ts.URL, ts.Close
+	})
+}
+
+// newFixtureOn is newFixture with the hub served by serve, which returns
+// the server's URL and how to close it.
+func newFixtureOn(t *testing.T, cfg Config, serve func(http.Handler) (string, func())) *fixture {
+	t.Helper()
 	sizes := []window.Size{window.NewSize(60_000), window.NewSize(3_600_000)}
 	v := view.New(sizes, 2)
 	cfg.Logger = testkit.Logger()
 	h := New(cfg, v)
-	ts := httptest.NewServer(h.Handler())
+	url, closeServer := serve(h.Handler())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -97,9 +108,9 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 		cancel()
 		<-done
 		h.Close()
-		ts.Close()
+		closeServer()
 	})
-	return &fixture{t: t, hub: h, view: v, url: ts.URL, sizes: sizes}
+	return &fixture{t: t, hub: h, view: v, url: url, sizes: sizes}
 }
 
 // set applies a count for video in the current window of size index i and

@@ -22,6 +22,7 @@ package task
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/counter-dev/counter/internal/pipeline/record"
@@ -305,6 +306,17 @@ func (t *Task) Finish(now int64, fx Effects) error {
 		return nil
 	}
 	o.expired, o.dedupGone, o.goneKeys = o.expired[:0], o.dedupGone[:0], 0
+	if err := t.closeAndExpire(o, fx); err != nil {
+		return err
+	}
+	t.reportChanges(o, now, fx)
+	return t.expireDedup(o, fx)
+}
+
+// closeAndExpire reports the finals of the windows the transaction's
+// watermark closes, oldest first, and tombstones the counts of the windows
+// it expires.
+func (t *Task) closeAndExpire(o *open, fx Effects) error {
 	pol := t.cfg.Policy
 	all := make([]window.Window, 0, len(t.windows)+len(o.counts))
 	for win := range t.windows {
@@ -322,7 +334,6 @@ func (t *Task) Finish(now int64, fx Effects) error {
 		}
 		return all[i].Size < all[j].Size
 	})
-	expired := map[window.Window]bool{}
 	for _, win := range all {
 		closing := pol.Closed(win, o.wm) && !pol.Closed(win, t.wm)
 		gone := pol.Expired(win, o.wm)
@@ -345,12 +356,18 @@ func (t *Task) Finish(now int64, fx Effects) error {
 			fx.Closed(win)
 		}
 		if gone {
-			expired[win] = true
 			o.expired = append(o.expired, win)
 		}
 	}
+	return nil
+}
+
+// reportChanges reports the running counts and the changelog records of
+// the counts, marks and idempotency records the transaction changed.
+func (t *Task) reportChanges(o *open, now int64, fx Effects) {
+	pol := t.cfg.Policy
 	for win, changed := range o.counts {
-		if expired[win] {
+		if slices.Contains(o.expired, win) {
 			continue
 		}
 		// Running counts go out while a window is open, except for
@@ -376,7 +393,6 @@ func (t *Task) Finish(now int64, fx Effects) error {
 	for id, d := range o.dedup {
 		fx.Dedup(id, d, false)
 	}
-	return t.expireDedup(o, fx)
 }
 
 // eachCount calls fn with every count of window win as of the end of the
