@@ -136,6 +136,13 @@ func flagValue(t *testing.T, args []string, env map[string]string, name string) 
 	return ""
 }
 
+// adminRoutesOpen reports whether a counter api command line leaves the
+// admin routes without a token.
+func adminRoutesOpen(t *testing.T, args []string, env map[string]string) bool {
+	t.Helper()
+	return args[0] == "api" && flagValue(t, args, env, "admin-token") == "" && flagValue(t, args, env, "admin-token-file") == ""
+}
+
 // TestCheckCommandLine shows that the check fails what would fail at start
 // and passes without starting anything (no broker runs at kafka-1:9092).
 func TestCheckCommandLine(t *testing.T) {

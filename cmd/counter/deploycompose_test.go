@@ -34,14 +34,23 @@ type composeService struct {
 	DependsOn   map[string]string // service → condition
 }
 
+// composeEnv is the environment of the shell that runs compose in the
+// checks: the variables the file asks for.
+var composeEnv = []string{"COUNTER_ADMIN_TOKEN=compose-check-token"}
+
+// loadCompose loads deploy/compose.yaml with compose-go, interpolating env.
+func loadCompose(env []string) (*composetypes.Project, error) {
+	opts, err := composecli.NewProjectOptions([]string{"../../deploy/compose.yaml"}, composecli.WithEnv(env))
+	if err != nil {
+		return nil, err
+	}
+	return opts.LoadProject(context.Background())
+}
+
 // readCompose loads deploy/compose.yaml with compose-go.
 func readCompose(t *testing.T) map[string]composeService {
 	t.Helper()
-	opts, err := composecli.NewProjectOptions([]string{"../../deploy/compose.yaml"}, composecli.WithEnv(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	project, err := opts.LoadProject(context.Background())
+	project, err := loadCompose(composeEnv)
 	if err != nil {
 		t.Fatalf("deploy/compose.yaml: %v", err)
 	}
@@ -164,7 +173,10 @@ func TestComposeCluster(t *testing.T) {
 			addr, wantPath = flagValue(t, args, env, "metrics-addr"), "/readyz"
 		case "api":
 			apis++
-			addr, wantPath = flagValue(t, args, env, "http-addr"), "/healthz"
+			addr, wantPath = flagValue(t, args, env, "http-addr"), "/readyz"
+			if adminRoutesOpen(t, args, env) {
+				t.Errorf("%s: the admin routes are open to anyone who reaches the published port: give an admin token", name)
+			}
 		default:
 			continue
 		}
@@ -189,6 +201,14 @@ func TestComposeCluster(t *testing.T) {
 	}
 	if got := prometheusTargets(t); !slices.Equal(got, sorted(scrape)) {
 		t.Errorf("deploy/prometheus.yml scrapes %q, want every worker's --metrics-addr and API's --http-addr: %q", got, sorted(scrape))
+	}
+}
+
+// The stack refuses to start without an admin token rather than open the
+// admin routes.
+func TestComposeNeedsAdminToken(t *testing.T) {
+	if _, err := loadCompose(nil); err == nil || !strings.Contains(err.Error(), "COUNTER_ADMIN_TOKEN") {
+		t.Fatalf("deploy/compose.yaml loads without COUNTER_ADMIN_TOKEN (err %v)", err)
 	}
 }
 

@@ -24,8 +24,9 @@ const (
 type unitFile map[string]map[string][]string
 
 // readUnit parses a unit file (sections, Key=Value lines, comments,
-// backslash continuations), with %i replaced by instance and %% by %.
-func readUnit(t *testing.T, path, instance string) unitFile {
+// backslash continuations), with the specifiers replaced: %i by instance,
+// %d (the credentials directory) by credentials, %% by %.
+func readUnit(t *testing.T, path, instance, credentials string) unitFile {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -53,7 +54,7 @@ func readUnit(t *testing.T, path, instance string) unitFile {
 		if !ok || section == "" {
 			t.Fatalf("%s: %q is no Key=Value line of a section", path, line)
 		}
-		v = strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(v), "%i", instance), "%%", "%")
+		v = strings.NewReplacer("%i", instance, "%d", credentials, "%%", "%").Replace(strings.TrimSpace(v))
 		u[section][strings.TrimSpace(k)] = append(u[section][strings.TrimSpace(k)], v)
 	}
 	return u
@@ -78,12 +79,20 @@ func units(t *testing.T) []string {
 	return list
 }
 
-// unitEnv returns the environment a unit gives counter: its Environment=
-// settings and the example of each EnvironmentFile= in deploy/systemd
-// (/etc/counter/worker-%i.env is deploy/systemd/worker.env).
+// unitEnv returns the environment a unit gives counter: the example of each
+// EnvironmentFile= in deploy/systemd (/etc/counter/worker-%i.env is
+// deploy/systemd/worker.env), then its Environment= settings, where %d is a
+// directory holding a made-up secret for each LoadCredential=.
 func unitEnv(t *testing.T, path string) map[string]string {
 	t.Helper()
-	raw := readUnit(t, path, "%i") // keep %i to find the examples
+	creds := t.TempDir()
+	raw := readUnit(t, path, "%i", creds) // keep %i to find the examples
+	for _, c := range raw["Service"]["LoadCredential"] {
+		id, _, _ := strings.Cut(c, ":")
+		if err := os.WriteFile(filepath.Join(creds, id), []byte("check-secret-4f9a2c\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	env := map[string]string{}
 	for _, f := range raw["Service"]["EnvironmentFile"] {
 		example := filepath.Join(systemdDir, strings.ReplaceAll(filepath.Base(strings.TrimPrefix(f, "-")), "-%i", ""))
@@ -99,7 +108,7 @@ func unitEnv(t *testing.T, path string) map[string]string {
 			}
 		}
 	}
-	for _, kvs := range readUnit(t, path, systemdInstance)["Service"]["Environment"] {
+	for _, kvs := range readUnit(t, path, systemdInstance, creds)["Service"]["Environment"] {
 		for _, kv := range strings.Fields(kvs) {
 			k, v, _ := strings.Cut(strings.Trim(kv, `"`), "=")
 			env[k] = v
@@ -115,7 +124,7 @@ func TestSystemdUnits(t *testing.T) {
 	for _, path := range units(t) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
-			u := readUnit(t, path, systemdInstance)
+			u := readUnit(t, path, systemdInstance, "%d")
 			execStart := u["Service"]["ExecStart"]
 			if len(execStart) != 1 {
 				t.Fatalf("%d ExecStart lines, want 1", len(execStart))
@@ -135,6 +144,9 @@ func TestSystemdUnits(t *testing.T) {
 				if got := u.last("Service", key); got != want {
 					t.Errorf("%s=%q, want %q", key, got, want)
 				}
+			}
+			if adminRoutesOpen(t, args, env) {
+				t.Errorf("the admin routes are open: give an admin token")
 			}
 			if user := u.last("Service", "User"); user == "" || user == "root" || user == "0" {
 				t.Errorf("User=%q: run as a non-root user", user)
