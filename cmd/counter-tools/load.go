@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn/connflags"
 	"github.com/counter-dev/counter/internal/pipeline/catalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/tools/loadgen"
@@ -18,12 +20,12 @@ const loadSummary = "send likes at a chosen rate through the HTTP API or straigh
 
 // loadFlags are the flags of counter-tools load.
 type loadFlags struct {
-	target, url, brokers, dist string
-	rate                       float64
-	videos, count, conns       int
-	duration                   time.Duration
-	total                      int
-	keyed, failOnError         bool
+	target, url, dist    string
+	rate                 float64
+	videos, count, conns int
+	duration             time.Duration
+	total                int
+	keyed, failOnError   bool
 }
 
 func runLoad(ctx context.Context, args []string, stderr io.Writer) error {
@@ -39,12 +41,13 @@ sent, acknowledged, errors, rate) goes to stderr every second, a summary to
 stdout at the end.`)
 	var (
 		f    loadFlags
+		kf   connflags.Flags
 		rate int
 		lf   cli.LogFlags
 	)
 	fs.StringVar(&f.target, "target", "http", "where likes go: http (the API) or kafka (the ingestion topic)")
 	fs.StringVar(&f.url, "url", "http://localhost:3000/dev", "base URL of the API, up to the stage (--target http)")
-	fs.StringVar(&f.brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port (--target kafka)")
+	kf.Register(fs) // --brokers, TLS, SASL (--target kafka)
 	fs.IntVar(&rate, "rate", 100, "likes per second; 0 sends as fast as the target takes them")
 	fs.IntVar(&f.videos, "videos", 0, "distinct videos; 0 uses the catalog's sample videos")
 	fs.StringVar(&f.dist, "distribution", "uniform", "how videos are drawn: uniform or zipf")
@@ -76,10 +79,17 @@ stdout at the end.`)
 	case "http":
 		res, err = f.runHTTP(ctx, ids, dist, stats)
 	case "kafka":
-		var list []string
-		if list, err = cli.BrokerList(f.brokers); err == nil {
+		var cluster kafkaconn.Cluster
+		if cluster, err = kf.Cluster(); err == nil {
+			// Refused credentials stop the run at once; an unreachable
+			// cluster is waited for a minute.
+			probeCtx, cancel := context.WithTimeout(ctx, time.Minute)
+			err = cluster.Probe(probeCtx, log)
+			cancel()
+		}
+		if err == nil {
 			res, err = loadgen.RunKafka(ctx, loadgen.KafkaConfig{
-				Brokers: list, Topic: topics.Ingestion, Keyed: f.keyed, Rate: f.rate, Count: f.count,
+				Brokers: cluster.Brokers, KafkaOpts: cluster.Opts, Topic: topics.Ingestion, Keyed: f.keyed, Rate: f.rate, Count: f.count,
 				Duration: f.duration, MaxLikes: int64(f.total), IDs: ids, Distribution: dist, Seed: uint64(time.Now().UnixNano()),
 				Logger: log,
 			}, stats)

@@ -18,6 +18,8 @@ import (
 	"github.com/counter-dev/counter/internal/apinode/live"
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/httpserve"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn/connflags"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 )
@@ -95,9 +97,9 @@ func (a *apiFlags) check() error {
 // start builds the API server (package apinode: likes, catalog, live view
 // and Socket.IO push, generator, cluster view); the returned function
 // releases its resources after the server has shut down.
-func (a *apiFlags) start(ctx context.Context, brokers []string, sizes []window.Size, reg *prometheus.Registry, log *slog.Logger) (*http.Server, func(), error) {
+func (a *apiFlags) start(ctx context.Context, cluster kafkaconn.Cluster, sizes []window.Size, reg *prometheus.Registry, log *slog.Logger) (*http.Server, func(), error) {
 	node, err := apinode.Start(ctx, apinode.Config{
-		Brokers: brokers, Sizes: sizes, Grace: a.grace, Stage: a.stage, CORSOrigins: a.corsOrigins, ProduceTimeout: a.produceTimeout,
+		Brokers: cluster.Brokers, KafkaOpts: cluster.Opts, Sizes: sizes, Grace: a.grace, Stage: a.stage, CORSOrigins: a.corsOrigins, ProduceTimeout: a.produceTimeout,
 		Replication: a.replication, WorkersGroup: a.group, Standbys: a.standbys, FlushInterval: a.flushInterval,
 		AdminToken: a.token, LikeLimit: a.likeLimit, Ready: a.ready, Registry: reg, Logger: log,
 	})
@@ -117,12 +119,12 @@ func (a *apiFlags) start(ctx context.Context, brokers []string, sizes []window.S
 func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := cli.NewFlagSet("api", apiSummary+".")
 	var (
-		brokers string
-		af      apiFlags
-		pf      topicFlags
-		lf      cli.LogFlags
+		kf connflags.Flags
+		af apiFlags
+		pf topicFlags
+		lf cli.LogFlags
 	)
-	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
+	kf.Register(fs)
 	af.register(fs)
 	af.registerCluster(fs)
 	pf.register(fs)
@@ -134,7 +136,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	list, err := cli.BrokerList(brokers)
+	cluster, err := kf.Cluster()
 	if err != nil {
 		return err
 	}
@@ -152,11 +154,11 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if cli.CheckOnly(ctx) {
 		return nil
 	}
-	if _, err := ensureTopics(ctx, list, sizes, spec, log); err != nil {
+	if _, err := ensureTopics(ctx, cluster, sizes, spec, log); err != nil {
 		return err
 	}
 	af.replication = spec.Replication
-	srv, closeAPI, err := af.start(ctx, list, sizes, newRegistry(), log)
+	srv, closeAPI, err := af.start(ctx, cluster, sizes, newRegistry(), log)
 	if err != nil {
 		return err
 	}
@@ -167,7 +169,7 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("API listening", "http", ln.Addr().String(), "stage", af.stage, "brokers", list)
+	log.Info("API listening", "http", ln.Addr().String(), "stage", af.stage, "brokers", cluster.Brokers)
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/apinode/audit"
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn/connflags"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 )
@@ -106,13 +107,13 @@ dead-lettered by the workers), and compares them with the final:true
 records: one final per (video, window) with likes, equal to the recount.
 It prints the windows checked, matching and drifting, and one line per drift.`)
 	var (
-		brokers string
+		kf      connflags.Flags
 		af      auditFlags
 		asJSON  bool
 		timeout time.Duration
 		lf      cli.LogFlags
 	)
-	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
+	kf.Register(fs)
 	af.register(fs)
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long")
@@ -124,7 +125,7 @@ It prints the windows checked, matching and drifting, and one line per drift.`)
 	if err != nil {
 		return err
 	}
-	list, err := cli.BrokerList(brokers)
+	cluster, err := kf.Cluster()
 	if err != nil {
 		return err
 	}
@@ -138,9 +139,12 @@ It prints the windows checked, matching and drifting, and one line per drift.`)
 	if cli.CheckOnly(ctx) {
 		return nil
 	}
-	cfg.Brokers, cfg.Logger = list, log
+	cfg.Brokers, cfg.KafkaOpts, cfg.Logger = cluster.Brokers, cluster.Opts, log
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if err := connect(ctx, cluster, log); err != nil {
+		return err
+	}
 	res, err := audit.Run(ctx, cfg)
 	if err != nil {
 		return err

@@ -22,10 +22,12 @@ func runBroker(ctx context.Context, args []string, stderr io.Writer) error {
 	var dataDir, metricsAddr string
 	var minSession time.Duration
 	var lf cli.LogFlags
+	var sec brokerSecurity
 	fs.IntVar(&port, "port", 9094, "port to listen on (127.0.0.1)")
 	fs.DurationVar(&minSession, "min-session-timeout", 6*time.Second, "smallest consumer session timeout the broker accepts (Kafka's group.min.session.timeout.ms)")
 	reserve := minFreeDisk(fs)
 	fs.StringVar(&dataDir, "data-dir", "./data/broker", "directory that persists the broker's topics, offsets and groups; empty keeps them in memory")
+	sec.register(fs)
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (empty disables)")
 	lf.Register(fs)
 	if err := cli.Parse(fs, args, stderr); err != nil {
@@ -37,6 +39,10 @@ func runBroker(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if port < 0 || port > 65535 {
 		return cli.UsageError{Err: errPort(port)}
+	}
+	users, tlsCfg, err := sec.config()
+	if err != nil {
+		return err
 	}
 	if cli.CheckOnly(ctx) {
 		return nil
@@ -52,13 +58,13 @@ func runBroker(ctx context.Context, args []string, stderr io.Writer) error {
 		defer srv.Close()
 	}
 	began := time.Now()
-	b, err := broker.Start(broker.Config{Port: port, DataDir: dataDir, MinSessionTimeout: minSession, MinFreeDisk: uint64(*reserve), Logger: log})
+	b, err := broker.Start(broker.Config{Port: port, DataDir: dataDir, MinSessionTimeout: minSession, MinFreeDisk: uint64(*reserve), Users: users, TLS: tlsCfg, Logger: log})
 	if err != nil {
 		return err
 	}
 	startSeconds.Set(time.Since(began).Seconds())
 	ready.Store(true)
-	log.Info("broker ready", "addrs", b.Addrs(), "data_dir", dataDir)
+	log.Info("broker ready", "addrs", b.Addrs(), "data_dir", dataDir, "tls", tlsCfg != nil, "sasl_user", sec.user)
 	<-ctx.Done()
 	log.Info("broker stopping")
 	ready.Store(false)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/kafka/broker"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/worker"
 )
@@ -83,7 +84,8 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	defer b.Close()
 	brokers := b.Addrs()
 	log.Info("embedded broker ready", "addrs", brokers, "data_dir", dataDir)
-	if _, err := ensureTopics(ctx, brokers, pol.Sizes, spec, log); err != nil {
+	cluster := kafkaconn.Cluster{Brokers: brokers}
+	if _, err := ensureTopics(ctx, cluster, pol.Sizes, spec, log); err != nil {
 		return err
 	}
 
@@ -93,7 +95,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	sups := make([]*supervisor, workers)
 	for i := 0; i < workers; i++ {
 		id := "dev-" + strconv.Itoa(i)
-		cfg := pf.workerConfig(brokers, id, filepath.Join(dataDir, "worker-"+id), pol)
+		cfg := pf.workerConfig(cluster, id, filepath.Join(dataDir, "worker-"+id), pol)
 		cfg.DemoInterval, cfg.MinFreeDisk, cfg.Logger = demo, uint64(*reserve), log
 		cfg.Metrics = worker.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"worker": id}, reg))
 		sup := &supervisor{cfg: cfg, log: log}
@@ -116,7 +118,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		}
 		return true
 	}
-	srv, closeAPI, err := af.start(ctx, brokers, pol.Sizes, reg, log)
+	srv, closeAPI, err := af.start(ctx, cluster, pol.Sizes, reg, log)
 	if err != nil {
 		stopWorkers()
 		wg.Wait()

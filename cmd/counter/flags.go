@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
@@ -80,9 +81,9 @@ func (p *countFlags) register(fs *cli.FlagSet) {
 // workerConfig returns the configuration of worker id: the defaults of
 // worker.DefaultConfig with what the flags set. Both counter worker and
 // counter dev build their workers' configurations here.
-func (p *countFlags) workerConfig(brokers []string, id, stateDir string, pol window.Policy) worker.Config {
+func (p *countFlags) workerConfig(cluster kafkaconn.Cluster, id, stateDir string, pol window.Policy) worker.Config {
 	cfg := worker.DefaultConfig()
-	cfg.Brokers, cfg.ID, cfg.StateDir, cfg.Policy = brokers, id, stateDir, pol
+	cfg.Brokers, cfg.KafkaOpts, cfg.ID, cfg.StateDir, cfg.Policy = cluster.Brokers, cluster.Opts, id, stateDir, pol
 	cfg.CommitInterval, cfg.MaxFuture, cfg.IdempotencyWindow = p.commitInterval, p.maxFuture, p.idempotency
 	cfg.StandbyReplicas, cfg.CacheKeys, cfg.CheckpointInterval = p.standbys, p.cacheKeys, p.checkpoint
 	return cfg
@@ -114,22 +115,30 @@ func (p *countFlags) policy() (window.Policy, error) {
 
 // ensureTopics creates the pipeline's topics, retrying while the cluster is
 // not reachable yet (processes may start in any order) until ctx ends or a
-// minute passes.
-func ensureTopics(ctx context.Context, brokers []string, sizes []window.Size, spec topics.Spec, log *slog.Logger) (topics.Layout, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.WithLogger(kafkalog.New(log)))
+// minute passes. Refused credentials or a TLS mismatch end it at once
+// (connect).
+func ensureTopics(ctx context.Context, cluster kafkaconn.Cluster, sizes []window.Size, spec topics.Spec, log *slog.Logger) (topics.Layout, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := connect(ctx, cluster, log); err != nil {
+		return nil, err
+	}
+	cl, err := cluster.NewClient(kgo.WithLogger(kafkalog.New(log)))
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
+	brokers := cluster.Brokers
 	for attempt := 0; ; attempt++ {
 		reqCtx, reqCancel := context.WithTimeout(ctx, 10*time.Second)
 		layout, err := topics.Ensure(reqCtx, adm, sizes, spec)
 		reqCancel()
 		if err == nil {
 			return layout, nil
+		}
+		if err := kafkaconn.Classify(brokers, err); kafkaconn.Permanent(err) {
+			return nil, err
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("kafka at %s: %w", strings.Join(brokers, ","), err)

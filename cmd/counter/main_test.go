@@ -33,6 +33,13 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"dev"}, map[string]string{"COUNTER_GRACE": "soon"}, 2, "COUNTER_GRACE"},
 		{[]string{"worker", "--brokers", "nohostport"}, nil, 2, "not host:port"},
 		{[]string{"api", "--partitions", "0"}, nil, 2, "--partitions 0"},
+		{[]string{"worker", "--sasl-mechanism", "GSSAPI", "--sasl-user", "u", "--sasl-password", "p"}, nil, 2, "want one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"},
+		{[]string{"api", "--sasl-mechanism", "PLAIN", "--sasl-user", "u"}, nil, 2, "COUNTER_SASL_PASSWORD"},
+		{[]string{"audit", "--tls-cert-file", "c.pem"}, nil, 2, "--tls-cert-file and --tls-key-file go together"},
+		{[]string{"worker", "--tls-ca-file", "/no/such/ca.pem"}, nil, 2, "--tls-ca-file"},
+		{[]string{"broker", "--sasl-user", "u"}, nil, 2, "--sasl-user needs a password"},
+		{[]string{"broker", "--data-dir", "", "--port", "0"}, map[string]string{"COUNTER_SASL_PASSWORD": "p"}, 2, "a SASL password without --sasl-user"},
+		{[]string{"broker", "--tls-key-file", "k.pem"}, nil, 2, "--tls-cert-file and --tls-key-file go together"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

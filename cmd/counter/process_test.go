@@ -40,7 +40,16 @@ type proc struct {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv starts a process with env added to the test's environment.
+func startEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(binary, append(args, "--log-format", "json")...), done: make(chan error, 1)}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -194,8 +203,8 @@ func TestDevRestartKeepsCountsExact(t *testing.T) {
 
 // waitTotals reads the output topics until, for every size, each video's
 // finals add up to its acknowledged likes; any (video, window) with two
-// finals fails the test.
-func waitTotals(t *testing.T, brokers []string, sizes []string, acked map[string]int, timeout time.Duration) {
+// finals fails the test. conn are the options of a secured connection.
+func waitTotals(t *testing.T, brokers []string, sizes []string, acked map[string]int, timeout time.Duration, conn ...kgo.Opt) {
 	t.Helper()
 	var names []string
 	for _, s := range sizes {
@@ -205,8 +214,8 @@ func waitTotals(t *testing.T, brokers []string, sizes []string, acked map[string
 		}
 		names = append(names, topics.Output(sz))
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(names...),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(names...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, conn...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

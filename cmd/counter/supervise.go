@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/worker"
 )
 
@@ -56,7 +57,7 @@ func (s *supervisor) run(ctx context.Context) error {
 		if err == nil { // Run returns nil only when ctx ends
 			err = fmt.Errorf("worker stopped")
 		}
-		if worker.Permanent(err) {
+		if worker.Permanent(err) || kafkaconn.Permanent(err) {
 			return err
 		}
 		if time.Since(began) > healthyRun || streak.IsZero() {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/httpserve"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn/connflags"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/worker"
 )
@@ -31,12 +32,13 @@ func runWorker(ctx context.Context, args []string, stderr io.Writer) error {
 Workers in the same --group share the partitions; each needs its own --id and --state-dir.`)
 	host, _ := os.Hostname()
 	var (
-		brokers, id, stateDir, group, instanceID, metricsAddr string
-		demo, session                                         time.Duration
-		pf                                                    countFlags
-		lf                                                    cli.LogFlags
+		id, stateDir, group, instanceID, metricsAddr string
+		demo, session                                time.Duration
+		kf                                           connflags.Flags
+		pf                                           countFlags
+		lf                                           cli.LogFlags
 	)
-	fs.StringVar(&brokers, "brokers", "localhost:9094", "Kafka seed brokers, comma-separated host:port")
+	kf.Register(fs)
 	fs.StringVar(&id, "id", host, "worker id: unique in the group and stable across restarts (names the transactional id)")
 	fs.StringVar(&stateDir, "state-dir", "", "directory of the local state store (default ./data/worker-<id>)")
 	fs.StringVar(&group, "group", topics.WorkersGroup, "consumer group of the workers")
@@ -54,7 +56,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if err != nil {
 		return err
 	}
-	list, err := cli.BrokerList(brokers)
+	cluster, err := kf.Cluster()
 	if err != nil {
 		return err
 	}
@@ -75,11 +77,11 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if cli.CheckOnly(ctx) {
 		return nil
 	}
-	if _, err := ensureTopics(ctx, list, pol.Sizes, spec, log); err != nil {
+	if _, err := ensureTopics(ctx, cluster, pol.Sizes, spec, log); err != nil {
 		return err
 	}
 	reg := newRegistry()
-	cfg := pf.workerConfig(list, id, stateDir, pol)
+	cfg := pf.workerConfig(cluster, id, stateDir, pol)
 	cfg.Group, cfg.InstanceID, cfg.DemoInterval, cfg.MinFreeDisk = group, instanceID, demo, uint64(*reserve)
 	cfg.SessionTimeout, cfg.Logger, cfg.Registerer = session, log, reg
 	cfg.Metrics = worker.NewMetrics(reg) // kept across restarts

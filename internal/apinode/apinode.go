@@ -31,6 +31,7 @@ import (
 	"github.com/counter-dev/counter/internal/apinode/videos"
 	"github.com/counter-dev/counter/internal/apinode/view"
 	"github.com/counter-dev/counter/internal/apinode/viewfeed"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
@@ -41,6 +42,9 @@ import (
 type Config struct {
 	// Brokers are the Kafka seed brokers.
 	Brokers []string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// Sizes are the window sizes of the workers; the smallest is the
 	// generator's step.
 	Sizes []window.Size
@@ -126,18 +130,18 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		}
 	}()
 
-	sink, err := ingest.NewKafkaSink(ingest.SinkConfig{Brokers: cfg.Brokers, Topic: topics.Ingestion, Timeout: cfg.ProduceTimeout, Logger: log})
+	sink, err := ingest.NewKafkaSink(ingest.SinkConfig{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Topic: topics.Ingestion, Timeout: cfg.ProduceTimeout, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	n.closers = append(n.closers, sink.Close)
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.WithLogger(kafkalog.New(log)))
+	admCl, err := kafkaconn.NewClient(cfg.Brokers, cfg.KafkaOpts, kgo.WithLogger(kafkalog.New(log)))
 	if err != nil {
 		return nil, err
 	}
 	n.closers = append(n.closers, admCl.Close)
 
-	catalogStore, err := videos.Open(ctx, videos.Config{Brokers: cfg.Brokers, Replication: cfg.Replication, Logger: log})
+	catalogStore, err := videos.Open(ctx, videos.Config{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Replication: cfg.Replication, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("video catalog: %w", err)
 	}
@@ -146,14 +150,14 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	v := view.New(cfg.Sizes, cfg.ViewKeep)
 	// The feed tells the hub of changes; the hub sends counts once the
 	// feed has caught up. Neither runs before the end of Start.
-	n.feed = viewfeed.New(viewfeed.Config{Brokers: cfg.Brokers, Logger: log, Registerer: cfg.Registry}, v,
+	n.feed = viewfeed.New(viewfeed.Config{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Logger: log, Registerer: cfg.Registry}, v,
 		func(changes []view.Change) { n.hub.Changed(changes) })
 	n.hub = live.New(live.Config{FlushInterval: cfg.FlushInterval, AllowedOrigins: cfg.CORSOrigins, Ready: n.feed.Ready(),
 		PingInterval: cfg.PingInterval, PingTimeout: cfg.PingTimeout, Logger: log, Registerer: cfg.Registry}, v)
 	n.closers = append(n.closers, n.hub.Close)
 
 	gen, err := generator.Open(ctx, generator.Config{
-		Brokers: cfg.Brokers, Replication: cfg.Replication, StepMs: smallest(cfg.Sizes).Millis, Grace: cfg.Grace, Instance: cfg.Instance,
+		Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Replication: cfg.Replication, StepMs: smallest(cfg.Sizes).Millis, Grace: cfg.Grace, Instance: cfg.Instance,
 		SessionTimeout: cfg.GeneratorSessionTimeout, OnStatus: n.hub.PublishGenerator, Logger: log, Registerer: cfg.Registry,
 	}, sink)
 	if err != nil {
@@ -178,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		grace = window.DefaultGrace
 	}
 	audits := auditview.New(auditview.Config{Stage: stage, Registerer: cfg.Registry, MaxAge: cfg.AuditMaxAge, Audit: audit.Config{
-		Brokers: cfg.Brokers, Sizes: cfg.Sizes, Grace: grace, Group: cfg.WorkersGroup, Settle: cfg.AuditSettle, Logger: log,
+		Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Sizes: cfg.Sizes, Grace: grace, Group: cfg.WorkersGroup, Settle: cfg.AuditSettle, Logger: log,
 	}})
 	s.Handle("GET /{stage}/audit", audits.Handler())
 	s.HandlePrefix(n.hub.Path(), n.hub.Handler())

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
@@ -26,6 +27,9 @@ import (
 type Config struct {
 	// Brokers are the Kafka seed brokers.
 	Brokers []string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// Group is the consumer group of all workers.
 	Group string
 	// ID names this worker: it completes the transactional id, so it must

@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/store"
@@ -114,8 +115,7 @@ func (r *restorer) open() error {
 		}
 	}
 	var err error
-	r.cl, err = kgo.NewClient(
-		kgo.SeedBrokers(r.w.cfg.Brokers...),
+	r.cl, err = kafkaconn.NewClient(r.w.cfg.Brokers, r.w.cfg.KafkaOpts,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topics.Changelog: offsets}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),

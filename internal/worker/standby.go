@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/standby"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
@@ -38,8 +39,7 @@ type standbys struct {
 }
 
 func newStandbys(w *Worker) (*standbys, error) {
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(w.cfg.Brokers...),
+	cl, err := kafkaconn.NewClient(w.cfg.Brokers, w.cfg.KafkaOpts,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topics.Changelog: {}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),

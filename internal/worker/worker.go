@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/disk/dirlock"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/watermark"
@@ -123,7 +124,7 @@ func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 	for _, s := range cfg.Policy.Sizes {
 		w.outputs = append(w.outputs, topics.Output(s))
 	}
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.WithLogger(kafkalog.New(w.log)))
+	admCl, err := kafkaconn.NewClient(cfg.Brokers, cfg.KafkaOpts, kgo.WithLogger(kafkalog.New(w.log)))
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +182,7 @@ func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
+	opts = append(opts, cfg.KafkaOpts...) // TLS, SASL
 	if w.standbys, err = newStandbys(w); err != nil {
 		w.store.Close()
 		w.adm.Close()

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
@@ -34,6 +35,9 @@ const (
 type Config struct {
 	// Brokers are the Kafka seed brokers.
 	Brokers []string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// Sizes are the workers' window sizes: one output topic each.
 	Sizes []window.Size
 	// Grace is the workers' grace.
@@ -82,7 +86,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.WithLogger(kafkalog.New(cfg.Logger)))
+	cl, err := kafkaconn.NewClient(cfg.Brokers, cfg.KafkaOpts, kgo.WithLogger(kafkalog.New(cfg.Logger)))
 	if err != nil {
 		return Result{}, fmt.Errorf("audit: %w", err)
 	}
@@ -183,7 +187,7 @@ func read(ctx context.Context, cfg Config, ends, starts kadm.ListedOffsets, name
 	if len(assign) == 0 {
 		return first, nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cl, err := kafkaconn.NewClient(cfg.Brokers, cfg.KafkaOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(), // their offsets tell when the end is reached
 		kgo.ConsumePartitions(assign), kgo.WithLogger(kafkalog.New(cfg.Logger)))
 	if err != nil {

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/apinode/generator/plan"
 	"github.com/counter-dev/counter/internal/apinode/ingest"
@@ -60,6 +61,9 @@ type Sink interface {
 type Config struct {
 	// Brokers are the Kafka seed brokers.
 	Brokers []string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// Replication is the replication factor of the topics when created.
 	Replication int16
 	// StepMs is the length of a step: the smallest window size.
@@ -115,7 +119,7 @@ func Open(ctx context.Context, cfg Config, sink Sink) (*Service, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Service{cfg: cfg, sink: sink, log: cfg.Logger.With("component", "generator"), m: newMetrics(cfg.Registerer), changed: make(chan struct{})}
-	kv, err := kvlog.Open(ctx, kvlog.Config{Brokers: cfg.Brokers, Topic: Topic, Replication: cfg.Replication, Apply: s.apply, Logger: cfg.Logger})
+	kv, err := kvlog.Open(ctx, kvlog.Config{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Topic: Topic, Replication: cfg.Replication, Apply: s.apply, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +128,7 @@ func Open(ctx context.Context, cfg Config, sink Sink) (*Service, error) {
 	s.cancel, s.done = cancel, make(chan struct{})
 	go func() {
 		defer close(s.done)
-		err := leader.Run(runCtx, leader.Config{Brokers: cfg.Brokers, Group: cfg.Group, Topic: ElectionTopic,
+		err := leader.Run(runCtx, leader.Config{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Group: cfg.Group, Topic: ElectionTopic,
 			Replication: cfg.Replication, SessionTimeout: cfg.SessionTimeout, Logger: cfg.Logger}, s.lead)
 		if err != nil && runCtx.Err() == nil {
 			s.log.Error("generator: runner election failed; this instance will not run the generator", "err", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/record"
 	"github.com/counter-dev/counter/internal/pipeline/videoid"
@@ -40,6 +41,9 @@ var ErrUnavailable = errors.New("broker unavailable")
 type SinkConfig struct {
 	// Brokers are the seed brokers, host:port. At least one is required.
 	Brokers []string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// Topic receives the likes; DefaultTopic if empty.
 	Topic string
 	// Timeout bounds each SendLikes call; DefaultTimeout if zero.
@@ -89,8 +93,7 @@ func NewKafkaSink(cfg SinkConfig) (*KafkaSink, error) {
 	// canceled in flight; see wait.
 	grace := min(cfg.Timeout/5, 250*time.Millisecond)
 	delivery := cfg.Timeout - grace
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
+	cl, err := kafkaconn.NewClient(cfg.Brokers, cfg.KafkaOpts,
 		kgo.ClientID("counter-ingest"),
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/counter-dev/counter/internal/kafka/kvlog"
 	"github.com/counter-dev/counter/internal/pipeline/catalog"
 	"github.com/counter-dev/counter/internal/pipeline/videoid"
@@ -39,6 +41,9 @@ var (
 type Config struct {
 	// Brokers are the Kafka seed brokers.
 	Brokers []string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// Replication is the replication factor of the topic when created.
 	Replication int16
 	// Logger receives warnings; slog.Default() if nil.
@@ -62,7 +67,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Store{log: cfg.Logger, byID: map[string]int{}}
-	kv, err := kvlog.Open(ctx, kvlog.Config{Brokers: cfg.Brokers, Topic: Topic, Replication: cfg.Replication, Apply: s.apply, Logger: cfg.Logger})
+	kv, err := kvlog.Open(ctx, kvlog.Config{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Topic: Topic, Replication: cfg.Replication, Apply: s.apply, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/apinode/view"
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/record"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
@@ -30,6 +31,9 @@ const DefaultPruneInterval = time.Second
 type Config struct {
 	// Brokers are the Kafka seed brokers.
 	Brokers []string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// PruneInterval is how often windows past the view's horizon are
 	// dropped; DefaultPruneInterval if zero.
 	PruneInterval time.Duration
@@ -89,7 +93,7 @@ type start struct {
 // they are not there yet; it returns ctx's error.
 func (f *Feed) Run(ctx context.Context) error {
 	go f.pruneLoop(ctx)
-	adminCl, err := kgo.NewClient(kgo.SeedBrokers(f.cfg.Brokers...), kgo.WithLogger(kafkalog.New(f.log)))
+	adminCl, err := kafkaconn.NewClient(f.cfg.Brokers, f.cfg.KafkaOpts, kgo.WithLogger(kafkalog.New(f.log)))
 	if err != nil {
 		return err
 	}
@@ -98,8 +102,7 @@ func (f *Feed) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(f.cfg.Brokers...),
+	cl, err := kafkaconn.NewClient(f.cfg.Brokers, f.cfg.KafkaOpts,
 		kgo.WithLogger(kafkalog.New(f.log)),
 		kgo.ConsumePartitions(st.offsets),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),

@@ -13,6 +13,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/disk/diskspace"
 )
@@ -44,7 +46,15 @@ type Config struct {
 	// FreeSpace reads the free space of a directory (diskspace.Free when
 	// nil); tests replace it.
 	FreeSpace func(dir string) (uint64, error)
-	Logger    *slog.Logger
+	// Users, when any, turn SASL on: clients must authenticate as one of
+	// them, with any of PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (they are
+	// superusers: no ACLs). The users of the last run are not kept: each
+	// start takes these (sasl.go).
+	Users []User
+	// TLS, when set, makes the broker speak TLS only, with its
+	// certificate (Certificates or GetCertificate).
+	TLS    *tls.Config
+	Logger *slog.Logger
 }
 
 // Broker is a running embedded broker.
@@ -53,8 +63,13 @@ type Broker struct {
 	gate    *gate
 	journal *intentJournal // nil without a data dir
 	unlock  func()         // releases the data dir lock (lock.go)
-	stop    chan struct{}  // stops keepReserve
-	stopped chan struct{}
+	// selfAuth are the SASL options of the broker's own clients (none
+	// without SASL); dataDir is Config.DataDir.
+	selfAuth []kgo.Opt
+	dataDir  string
+	log      *slog.Logger
+	stop     chan struct{} // stops keepReserve
+	stopped  chan struct{}
 }
 
 // recoveryTimeout bounds the start-up pass that ends open transactions.
@@ -98,7 +113,7 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
 	defer cancel()
-	completed, err := endOpenTransactions(ctx, b.gate.dial, b.c.ListenAddrs(), cfg.DataDir, log)
+	completed, err := endOpenTransactions(ctx, b.gate.dial, b.selfAuth, b.c.ListenAddrs(), cfg.DataDir, log)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("embedded broker: ending the transactions left open in %s: %w", cfg.DataDir, err)
@@ -110,7 +125,7 @@ func Start(cfg Config) (*Broker, error) {
 		// partitions so that kfake rebuilds their index from the log —
 		// data, then the COMMIT marker — and open again.
 		port := b.port()
-		b.c.Close()
+		b.closeCluster()
 		for _, tx := range completed {
 			if err := os.Remove(snapshotFile(cfg.DataDir, tx.topic, tx.partition)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				unlock()
@@ -139,7 +154,15 @@ func Start(cfg Config) (*Broker, error) {
 // open starts kfake on port behind a closed gate, with the workarounds'
 // control functions.
 func open(cfg Config, port int, log *slog.Logger) (*Broker, error) {
-	b := &Broker{gate: newGate(), unlock: func() {}}
+	if cfg.TLS != nil && len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil {
+		return nil, errors.New("embedded broker: TLS needs a certificate")
+	}
+	b := &Broker{gate: newGate(cfg.TLS), unlock: func() {}}
+	saslOpts, selfAuth, err := saslOptions(cfg.Users, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	b.selfAuth, b.dataDir, b.log = selfAuth, cfg.DataDir, log
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.Ports(port),
@@ -153,6 +176,7 @@ func open(cfg Config, port int, log *slog.Logger) (*Broker, error) {
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
+	opts = append(opts, saslOpts...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("starting embedded broker on port %d: %w", port, err)
@@ -184,11 +208,19 @@ func (b *Broker) Close() {
 		close(b.stop)
 		<-b.stopped
 	}
-	b.c.Close()
+	b.closeCluster()
 	if b.journal != nil {
 		b.journal.forget() // a clean close completes every commit
 	}
 	b.unlock()
+}
+
+// closeCluster stops kfake and removes the users it saved (sasl.go).
+func (b *Broker) closeCluster() {
+	b.c.Close()
+	if err := forgetUsers(b.dataDir); err != nil {
+		b.log.Error("cannot remove the SASL users kfake saved", "err", err)
+	}
 }
 
 // Compact runs log compaction on every compacted topic now (it also runs

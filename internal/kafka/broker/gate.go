@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -11,8 +12,11 @@ import (
 // the broker's own in-process connections (dial): the start-up recovery
 // talks to the broker through them while every outside client waits in the
 // kernel's accept queue, so no client is served before the log is repaired.
+// With a TLS configuration, outside connections speak TLS; the in-process
+// ones, which never leave the process, do not.
 type gate struct {
 	ln       net.Listener
+	tls      *tls.Config
 	conns    chan net.Conn
 	opened   chan struct{}
 	openOnce sync.Once
@@ -20,8 +24,8 @@ type gate struct {
 	stop     sync.Once
 }
 
-func newGate() *gate {
-	return &gate{conns: make(chan net.Conn), opened: make(chan struct{}), closed: make(chan struct{})}
+func newGate(tc *tls.Config) *gate {
+	return &gate{tls: tc, conns: make(chan net.Conn), opened: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // listen is kfake's ListenFn: it opens the real listener behind the gate.
@@ -43,6 +47,9 @@ func (g *gate) open() {
 				c, err := g.ln.Accept()
 				if err != nil {
 					return
+				}
+				if g.tls != nil {
+					c = tls.Server(c, g.tls) // the handshake runs at kfake's first read
 				}
 				select {
 				case g.conns <- c:

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 )
 
@@ -75,13 +76,14 @@ func (tr *txnTracker) add(topic string, rec *kgo.Record) {
 // It must run before any outside client is served (the gate is still
 // closed), so that no producer has written since the stop. It reads every
 // partition of every topic once, read_uncommitted with the control records.
-// It returns the transactions it completed with COMMIT markers.
-func endOpenTransactions(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), addrs []string, dataDir string, log *slog.Logger) (completed []openTxn, err error) {
+// It returns the transactions it completed with COMMIT markers. auth are
+// the SASL options of the broker's own clients (none without SASL).
+func endOpenTransactions(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), auth []kgo.Opt, addrs []string, dataDir string, log *slog.Logger) (completed []openTxn, err error) {
 	intent, err := readIntent(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.Dialer(dial),
+	cl, err := kafkaconn.NewClient(addrs, auth, kgo.Dialer(dial),
 		kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(50*time.Millisecond), kgo.WithLogger(kafkalog.New(log)))
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 )
 
@@ -36,6 +37,9 @@ type Record struct {
 type Config struct {
 	// Brokers are the Kafka seed brokers.
 	Brokers []string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// Topic is the compacted topic; it is created with one partition when
 	// missing.
 	Topic string
@@ -83,8 +87,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cfg.Logger = slog.Default()
 	}
 	log := cfg.Logger.With("topic", cfg.Topic)
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
+	cl, err := kafkaconn.NewClient(cfg.Brokers, cfg.KafkaOpts,
 		kgo.WithLogger(kafkalog.New(log)),
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 )
 
@@ -33,6 +34,9 @@ const DefaultSessionTimeout = 6 * time.Second
 type Config struct {
 	// Brokers are the Kafka seed brokers.
 	Brokers []string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// Group is the consumer group of the candidates.
 	Group string
 	// Topic is the election topic, created with one partition when
@@ -72,8 +76,7 @@ func Run(ctx context.Context, cfg Config, lead func(context.Context)) error {
 	}
 	t := &term{ctx: ctx, lead: lead, log: log}
 	owns0 := func(m map[string][]int32) bool { return slices.Contains(m[cfg.Topic], 0) }
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Brokers...),
+	cl, err := kafkaconn.NewClient(cfg.Brokers, cfg.KafkaOpts,
 		kgo.WithLogger(kafkalog.New(log)),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
@@ -109,7 +112,7 @@ func Run(ctx context.Context, cfg Config, lead func(context.Context)) error {
 }
 
 func ensureTopic(ctx context.Context, cfg Config) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.WithLogger(kafkalog.New(cfg.Logger)))
+	cl, err := kafkaconn.NewClient(cfg.Brokers, cfg.KafkaOpts, kgo.WithLogger(kafkalog.New(cfg.Logger)))
 	if err != nil {
 		return fmt.Errorf("leader: %w", err)
 	}

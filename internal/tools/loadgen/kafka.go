@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 )
 
@@ -20,6 +21,9 @@ type KafkaConfig struct {
 	// Brokers are the seed brokers; Topic receives the likes.
 	Brokers []string
 	Topic   string
+	// KafkaOpts are the options of the connection to the brokers: TLS,
+	// SASL (kafkaconn.Config.Opts); none for plaintext.
+	KafkaOpts []kgo.Opt
 	// Keyed sets the key to the video id, as the API does; unkeyed records
 	// are what the original producers sent.
 	Keyed bool
@@ -55,7 +59,7 @@ func RunKafka(ctx context.Context, cfg KafkaConfig, s *Stats) (Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Brokers...), kgo.DefaultProduceTopic(cfg.Topic),
+	cl, err := kafkaconn.NewClient(cfg.Brokers, cfg.KafkaOpts, kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.ClientID("counter-load"), kgo.WithLogger(kafkalog.New(cfg.Logger)))
 	if err != nil {
 		return Result{}, fmt.Errorf("loadgen: %w", err)
