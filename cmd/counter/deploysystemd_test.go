@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/counter-dev/counter/internal/cli"
 )
 
 const (
@@ -23,10 +25,24 @@ const (
 // unitFile is a systemd unit: its settings per section, in file order.
 type unitFile map[string]map[string][]string
 
-// readUnit parses a unit file (sections, Key=Value lines, comments,
-// backslash continuations), with the specifiers replaced: %i by instance,
-// %d (the credentials directory) by credentials, %% by %.
-func readUnit(t *testing.T, path, instance, credentials string) unitFile {
+// specifiers are the values of the unit specifiers the units use.
+type specifiers struct {
+	instance    string // %i
+	prefix      string // %p: the unit name before "@" (or ".service")
+	credentials string // %d: the credentials directory
+}
+
+// specifiersOf returns the specifiers of instance systemdInstance of the unit
+// at path, with credentials for %d.
+func specifiersOf(path, credentials string) specifiers {
+	name := strings.TrimSuffix(filepath.Base(path), ".service")
+	prefix, _, _ := strings.Cut(name, "@")
+	return specifiers{instance: systemdInstance, prefix: prefix, credentials: credentials}
+}
+
+// readUnit parses a unit file or drop-in (sections, Key=Value lines,
+// comments, backslash continuations), with the specifiers replaced.
+func readUnit(t *testing.T, path string, sp specifiers) unitFile {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -54,7 +70,7 @@ func readUnit(t *testing.T, path, instance, credentials string) unitFile {
 		if !ok || section == "" {
 			t.Fatalf("%s: %q is no Key=Value line of a section", path, line)
 		}
-		v = strings.NewReplacer("%i", instance, "%d", credentials, "%%", "%").Replace(strings.TrimSpace(v))
+		v = strings.NewReplacer("%i", sp.instance, "%p", sp.prefix, "%d", sp.credentials, "%%", "%").Replace(strings.TrimSpace(v))
 		u[section][strings.TrimSpace(k)] = append(u[section][strings.TrimSpace(k)], v)
 	}
 	return u
@@ -79,20 +95,25 @@ func units(t *testing.T) []string {
 	return list
 }
 
-// unitEnv returns the environment a unit gives counter: the example of each
-// EnvironmentFile= in deploy/systemd (/etc/counter/worker-%i.env is
-// deploy/systemd/worker.env), then its Environment= settings, where %d is a
+// unitEnv returns the environment the unit at path, with the drop-ins,
+// gives counter: the example of each EnvironmentFile= in deploy/systemd
+// (/etc/counter/worker-%i.env is deploy/systemd/worker.env), then the
+// Environment= settings of the unit and of the drop-ins, where %d is a
 // directory holding a made-up secret for each LoadCredential=.
-func unitEnv(t *testing.T, path string) map[string]string {
+func unitEnv(t *testing.T, path string, dropIns ...string) map[string]string {
 	t.Helper()
 	creds := t.TempDir()
-	raw := readUnit(t, path, "%i", creds) // keep %i to find the examples
-	for _, c := range raw["Service"]["LoadCredential"] {
-		id, _, _ := strings.Cut(c, ":")
-		if err := os.WriteFile(filepath.Join(creds, id), []byte("check-secret-4f9a2c\n"), 0o600); err != nil {
-			t.Fatal(err)
+	sp := specifiersOf(path, creds)
+	files := append([]string{path}, dropIns...)
+	for _, f := range files {
+		for _, c := range readUnit(t, f, sp)["Service"]["LoadCredential"] {
+			id, _, _ := strings.Cut(c, ":")
+			if err := os.WriteFile(filepath.Join(creds, id), []byte("check-secret-4f9a2c\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	raw := readUnit(t, path, specifiers{instance: "%i"}) // %i kept to find the examples
 	env := map[string]string{}
 	for _, f := range raw["Service"]["EnvironmentFile"] {
 		example := filepath.Join(systemdDir, strings.ReplaceAll(filepath.Base(strings.TrimPrefix(f, "-")), "-%i", ""))
@@ -108,13 +129,63 @@ func unitEnv(t *testing.T, path string) map[string]string {
 			}
 		}
 	}
-	for _, kvs := range readUnit(t, path, systemdInstance, creds)["Service"]["Environment"] {
-		for _, kv := range strings.Fields(kvs) {
-			k, v, _ := strings.Cut(strings.Trim(kv, `"`), "=")
-			env[k] = v
+	for _, f := range files {
+		for _, kvs := range readUnit(t, f, sp)["Service"]["Environment"] {
+			for _, kv := range strings.Fields(kvs) {
+				k, v, _ := strings.Cut(strings.Trim(kv, `"`), "=")
+				env[k] = v
+			}
 		}
 	}
 	return env
+}
+
+// dropIns returns the drop-in examples of deploy/systemd (*.conf).
+func dropIns(t *testing.T) []string {
+	t.Helper()
+	list, err := filepath.Glob(filepath.Join(systemdDir, "*.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// appliesTo reports whether the drop-in at path is meant for a unit running
+// counter command cmd: every COUNTER_* variable it sets is a flag of cmd.
+func appliesTo(t *testing.T, path, cmd string) bool {
+	t.Helper()
+	flags := commandFlags(t, cmd)
+	for _, kvs := range readUnit(t, path, specifiers{})["Service"]["Environment"] {
+		for _, kv := range strings.Fields(kvs) {
+			if k, _, _ := strings.Cut(strings.Trim(kv, `"`), "="); strings.HasPrefix(k, cli.EnvPrefix) && !hasEnvTwin(flags, k) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Every drop-in's settings, applied to each unit they are meant for, still
+// give a command line that parses; each drop-in is meant for some unit.
+func TestSystemdDropIns(t *testing.T) {
+	for _, d := range dropIns(t) {
+		applied := 0
+		for _, path := range units(t) {
+			args := strings.Fields(readUnit(t, path, specifiersOf(path, "%d")).last("Service", "ExecStart"))[1:]
+			if !appliesTo(t, d, args[0]) {
+				continue
+			}
+			applied++
+			t.Run(filepath.Base(d)+" on "+filepath.Base(path), func(t *testing.T) {
+				if err := checkCommandLine(t, args, unitEnv(t, path, d)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		if applied == 0 {
+			t.Errorf("%s sets variables that no unit's command has", filepath.Base(d))
+		}
+	}
 }
 
 // Every unit's ExecStart, with its environment files' examples, parses with
@@ -124,7 +195,7 @@ func TestSystemdUnits(t *testing.T) {
 	for _, path := range units(t) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
-			u := readUnit(t, path, systemdInstance, "%d")
+			u := readUnit(t, path, specifiersOf(path, "%d"))
 			execStart := u["Service"]["ExecStart"]
 			if len(execStart) != 1 {
 				t.Fatalf("%d ExecStart lines, want 1", len(execStart))
@@ -134,7 +205,7 @@ func TestSystemdUnits(t *testing.T) {
 				t.Errorf("ExecStart runs %s, want %s", argv[0], installedBinary)
 			}
 			if strings.Contains(execStart[0], "%") || strings.ContainsAny(execStart[0], `"'$`) {
-				t.Errorf("ExecStart %q: use no specifiers but %%i, no quotes, no variables (the check could not read it as systemd does)", execStart[0])
+				t.Errorf("ExecStart %q: use no specifiers but %%i and %%p, no quotes, no variables (the check could not read it as systemd does)", execStart[0])
 			}
 			args, env := argv[1:], unitEnv(t, path)
 			if err := checkCommandLine(t, args, env); err != nil {
@@ -203,6 +274,23 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		files = append(files, dst)
+		// The drop-ins meant for the unit, where systemd looks for them.
+		cmd := strings.Fields(readUnit(t, path, specifiersOf(path, "%d")).last("Service", "ExecStart"))[1]
+		for _, d := range dropIns(t) {
+			if !appliesTo(t, d, cmd) {
+				continue
+			}
+			data, err := os.ReadFile(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.MkdirAll(dst+".d", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst+".d", filepath.Base(d)), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -211,7 +299,7 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 	// any line about our units is a failure.
 	var problems []string
 	for _, line := range strings.Split(string(out), "\n") {
-		for _, f := range files {
+		for _, f := range append(files, dropIns(t)...) {
 			if strings.Contains(line, filepath.Base(f)) {
 				problems = append(problems, line)
 				break
