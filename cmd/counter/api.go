@@ -154,7 +154,8 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if cli.CheckOnly(ctx) {
 		return nil
 	}
-	if _, err := ensureTopics(ctx, cluster, sizes, spec, log); err != nil {
+	spec, _, err = ensureTopics(ctx, cluster, append(topics.Pipeline(sizes), apinode.Topics()...), spec, log)
+	if err != nil {
 		return err
 	}
 	af.replication = spec.Replication

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/counter-dev/counter/internal/apinode"
 	"github.com/counter-dev/counter/internal/cli"
 	"github.com/counter-dev/counter/internal/kafka/broker"
 	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
@@ -85,7 +86,7 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 	brokers := b.Addrs()
 	log.Info("embedded broker ready", "addrs", brokers, "data_dir", dataDir)
 	cluster := kafkaconn.Cluster{Brokers: brokers}
-	if _, err := ensureTopics(ctx, cluster, pol.Sizes, spec, log); err != nil {
+	if spec, _, err = ensureTopics(ctx, cluster, append(topics.Pipeline(pol.Sizes), apinode.Topics()...), spec, log); err != nil {
 		return err
 	}
 

@@ -1,21 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 	"time"
 
-	"github.com/counter-dev/counter/internal/disk/diskspace"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/disk/diskspace"
 	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
-	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 	"github.com/counter-dev/counter/internal/worker"
@@ -27,12 +19,14 @@ type topicFlags struct {
 	windows     []string
 	partitions  int
 	replication int
+	minInsync   int
 }
 
 func (p *topicFlags) register(fs *cli.FlagSet) {
 	fs.ListVar(&p.windows, "windows", []string{"1m", "5m", "10m"}, "tumbling window sizes, comma-separated (Go durations: 1m, 2s, 1500ms)")
 	fs.IntVar(&p.partitions, "partitions", 6, "partitions of topics created at start-up")
-	fs.IntVar(&p.replication, "replication-factor", 1, "replication factor of topics created at start-up")
+	fs.IntVar(&p.replication, "replication-factor", 0, "replication factor of topics created at start-up; 0 decides from the cluster: 3 with at least 3 brokers, else 1")
+	fs.IntVar(&p.minInsync, "min-insync-replicas", 0, "min.insync.replicas of topics created at start-up; 0 decides from the replication factor: 2 from 3 on, else the broker's default")
 }
 
 func (p *topicFlags) sizes() ([]window.Size, error) {
@@ -47,10 +41,26 @@ func (p *topicFlags) spec() (topics.Spec, error) {
 	if p.partitions < 1 || p.partitions > 10000 {
 		return topics.Spec{}, cli.UsageError{Err: fmt.Errorf("--partitions %d: want 1 to 10000", p.partitions)}
 	}
-	if p.replication < 1 || p.replication > 32767 {
-		return topics.Spec{}, cli.UsageError{Err: fmt.Errorf("--replication-factor %d: want at least 1", p.replication)}
+	if p.replication < 0 || p.replication > 32767 {
+		return topics.Spec{}, cli.UsageError{Err: fmt.Errorf("--replication-factor %d: want 0 (from the cluster) or more", p.replication)}
 	}
-	return topics.Spec{Partitions: int32(p.partitions), Replication: int16(p.replication)}, nil
+	if p.minInsync < 0 || p.minInsync > 32767 {
+		return topics.Spec{}, cli.UsageError{Err: fmt.Errorf("--min-insync-replicas %d: want 0 (from the replication factor) or more", p.minInsync)}
+	}
+	if p.replication > 0 && p.minInsync > p.replication {
+		return topics.Spec{}, cli.UsageError{Err: fmt.Errorf("--min-insync-replicas %d exceeds --replication-factor %d: no write could be acknowledged", p.minInsync, p.replication)}
+	}
+	return topics.Spec{Partitions: int32(p.partitions), Replication: int16(p.replication), MinInsyncReplicas: int16(p.minInsync)}, nil
+}
+
+// check returns the window sizes and the topic spec of the flags.
+func (p *topicFlags) check() ([]window.Size, topics.Spec, error) {
+	sizes, err := p.sizes()
+	if err != nil {
+		return nil, topics.Spec{}, err
+	}
+	spec, err := p.spec()
+	return sizes, spec, err
 }
 
 // countFlags configure how workers count.
@@ -111,46 +121,6 @@ func (p *countFlags) policy() (window.Policy, error) {
 		return window.Policy{}, cli.UsageError{Err: err}
 	}
 	return pol, nil
-}
-
-// ensureTopics creates the pipeline's topics, retrying while the cluster is
-// not reachable yet (processes may start in any order) until ctx ends or a
-// minute passes. Refused credentials or a TLS mismatch end it at once
-// (connect).
-func ensureTopics(ctx context.Context, cluster kafkaconn.Cluster, sizes []window.Size, spec topics.Spec, log *slog.Logger) (topics.Layout, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if err := connect(ctx, cluster, log); err != nil {
-		return nil, err
-	}
-	cl, err := cluster.NewClient(kgo.WithLogger(kafkalog.New(log)))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	brokers := cluster.Brokers
-	for attempt := 0; ; attempt++ {
-		reqCtx, reqCancel := context.WithTimeout(ctx, 10*time.Second)
-		layout, err := topics.Ensure(reqCtx, adm, sizes, spec)
-		reqCancel()
-		if err == nil {
-			return layout, nil
-		}
-		if err := kafkaconn.Classify(brokers, err); kafkaconn.Permanent(err) {
-			return nil, err
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("kafka at %s: %w", strings.Join(brokers, ","), err)
-		}
-		if attempt%5 == 0 {
-			log.Warn("cannot create topics yet; retrying", "brokers", brokers, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 // minFreeDisk registers --min-free-disk, the free space kept on the

@@ -25,6 +25,7 @@ func program() cli.Program {
 			{Name: "worker", Summary: workerSummary, Run: runWorker},
 			{Name: "api", Summary: apiSummary, Run: runAPI},
 			{Name: "audit", Summary: auditSummary, Run: runAudit},
+			{Name: "topics", Summary: topicsSummary, Run: runTopics},
 		},
 	}
 }

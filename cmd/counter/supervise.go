@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
+	"github.com/counter-dev/counter/internal/kafka/kafkalog"
 	"github.com/counter-dev/counter/internal/worker"
+	"github.com/counter-dev/counter/internal/worker/idguard"
 )
 
 // Supervision of a worker inside its process: a failed worker is started
@@ -29,7 +35,10 @@ type supervisor struct {
 	log *slog.Logger
 	// giveUp ends supervision when the worker has failed without a
 	// healthy run for this long (0: never).
-	giveUp  time.Duration
+	giveUp time.Duration
+	// checkID, when set, makes sure before each start that no other live
+	// worker uses the same id (idguard): counter worker sets it.
+	checkID bool
 	current atomic.Pointer[worker.Worker]
 }
 
@@ -44,12 +53,16 @@ func (s *supervisor) Ready() bool {
 func (s *supervisor) run(ctx context.Context) error {
 	backoff := restartFirstBackoff
 	var streak time.Time // when the current run of failures began
+	fenced := false      // the last run ended with its producer fenced
 	for ctx.Err() == nil {
 		began := time.Now()
-		w, err := worker.New(ctx, s.cfg)
+		err := s.waitForID(ctx, fenced)
 		if err == nil {
-			s.current.Store(w)
-			err = w.Run(ctx)
+			var w *worker.Worker
+			if w, err = worker.New(ctx, s.cfg); err == nil {
+				s.current.Store(w)
+				err = w.Run(ctx)
+			}
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -57,9 +70,11 @@ func (s *supervisor) run(ctx context.Context) error {
 		if err == nil { // Run returns nil only when ctx ends
 			err = fmt.Errorf("worker stopped")
 		}
-		if worker.Permanent(err) || kafkaconn.Permanent(err) {
+		var dup *idguard.DuplicateError
+		if worker.Permanent(err) || kafkaconn.Permanent(err) || errors.As(err, &dup) {
 			return err
 		}
+		fenced = idguard.Fenced(err)
 		if time.Since(began) > healthyRun || streak.IsZero() {
 			streak, backoff = began, restartFirstBackoff
 		}
@@ -74,4 +89,21 @@ func (s *supervisor) run(ctx context.Context) error {
 		backoff = min(2*backoff, restartMaxBackoff)
 	}
 	return nil
+}
+
+// waitForID returns once no other live worker of the group uses this
+// worker's id (idguard.Wait; strict after a fence), at once without
+// checkID.
+func (s *supervisor) waitForID(ctx context.Context, fenced bool) error {
+	if !s.checkID {
+		return nil
+	}
+	cl, err := kafkaconn.NewClient(s.cfg.Brokers, s.cfg.KafkaOpts, kgo.WithLogger(kafkalog.New(s.log)))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return idguard.Wait(ctx, kadm.NewClient(cl), idguard.Config{
+		Group: s.cfg.Group, ID: s.cfg.ID, SessionTimeout: s.cfg.SessionTimeout, Logger: s.log,
+	}, fenced)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/counter-dev/counter/internal/cli"
+	"github.com/counter-dev/counter/internal/disk/dirlock"
 	"github.com/counter-dev/counter/internal/httpserve"
 	"github.com/counter-dev/counter/internal/kafka/kafkaconn/connflags"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
@@ -77,7 +78,7 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if cli.CheckOnly(ctx) {
 		return nil
 	}
-	if _, err := ensureTopics(ctx, cluster, pol.Sizes, spec, log); err != nil {
+	if _, _, err := ensureTopics(ctx, cluster, topics.Pipeline(pol.Sizes), spec, log); err != nil {
 		return err
 	}
 	reg := newRegistry()
@@ -85,7 +86,13 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	cfg.Group, cfg.InstanceID, cfg.DemoInterval, cfg.MinFreeDisk = group, instanceID, demo, uint64(*reserve)
 	cfg.SessionTimeout, cfg.Logger, cfg.Registerer = session, log, reg
 	cfg.Metrics = worker.NewMetrics(reg) // kept across restarts
-	sup := &supervisor{cfg: cfg, log: log, giveUp: workerGiveUp}
+	// A state dir in use says so at once, before the wait for the id.
+	if l, err := dirlock.Acquire(stateDir); err != nil {
+		return fmt.Errorf("worker state dir: %w", err)
+	} else if err := l.Release(); err != nil {
+		return err
+	}
+	sup := &supervisor{cfg: cfg, log: log, giveUp: workerGiveUp, checkID: true}
 	if metricsAddr != "" {
 		srv := httpserve.NewServer(metricsAddr, opsHandler(reg, sup.Ready), httpserve.DefaultLimits(), log)
 		go serveOps(srv, log)

@@ -31,14 +31,50 @@ func Logger() *slog.Logger {
 
 // StartBroker starts an in-memory embedded broker on a free port, closed
 // when the test ends.
-func StartBroker(t testing.TB) []string {
+func StartBroker(t testing.TB) []string { return StartCluster(t, 1) }
+
+// StartCluster starts an in-memory embedded broker of nodes nodes on free
+// ports, closed when the test ends, and returns their addresses.
+func StartCluster(t testing.TB, nodes int) []string {
 	t.Helper()
-	b, err := broker.Start(broker.Config{Port: 0, MinSessionTimeout: 100 * time.Millisecond, Logger: Logger()})
+	b, err := broker.Start(broker.Config{Port: 0, Nodes: nodes, MinSessionTimeout: 100 * time.Millisecond, Logger: Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
 	return b.Addrs()
+}
+
+// GroupMember starts a client with opts (a consumer group among them) that
+// polls in the background, so that it stays a live member of its group,
+// until the test ends. Closing it earlier ends its membership as a crash
+// would for a static member (no leave).
+func GroupMember(t testing.TB, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil && !cl.PollFetches(ctx).IsClientClosed() {
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; cl.Close() })
+	return cl
+}
+
+// Admin returns an admin client of brokers, closed when the test ends.
+func Admin(t testing.TB, brokers []string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
 }
 
 // Policy builds a window policy or fails the test.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/disk/dirlock"
@@ -266,6 +267,12 @@ func (w *Worker) cycle(ctx context.Context) error {
 			return errors.New("kafka client closed")
 		}
 		for _, fe := range fetches.Errors() {
+			// Another member took this worker's static instance id: its
+			// group session is over for good (the supervisor decides
+			// whether that is a restart or a duplicate worker).
+			if errors.Is(fe.Err, kerr.FencedInstanceID) {
+				return fmt.Errorf("group %s: %w", w.cfg.Group, fe.Err)
+			}
 			if !errors.Is(fe.Err, context.Canceled) && !errors.Is(fe.Err, context.DeadlineExceeded) {
 				w.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 			}

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,8 +30,20 @@ import (
 
 // Config configures the embedded broker.
 type Config struct {
-	// Port to listen on at 127.0.0.1.
+	// Port to listen on (0 picks a free one); node i of a cluster listens
+	// on Port+i.
 	Port int
+	// Nodes is the number of broker nodes of the cluster (1 if zero), each
+	// on its own port: enough for topics replicated 3 times on one machine.
+	Nodes int
+	// ListenHost is the host or IP to listen on; DefaultListenHost if
+	// empty. 0.0.0.0 or :: listen on every interface.
+	ListenHost string
+	// Advertise is the host, or host:port, that the nodes advertise to
+	// clients in their metadata (node i with port+i): the address other
+	// machines reach the broker at. Empty advertises the listen host and
+	// ports, or this machine's host name for an unspecified listen host.
+	Advertise string
 	// DataDir persists topics, offsets, groups and transactions; empty
 	// keeps everything in memory.
 	DataDir string
@@ -57,10 +68,14 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DefaultListenHost is where the broker listens unless told otherwise:
+// this machine only.
+const DefaultListenHost = "127.0.0.1"
+
 // Broker is a running embedded broker.
 type Broker struct {
 	c       *kfake.Cluster
-	gate    *gate
+	gates   *gates
 	journal *intentJournal // nil without a data dir
 	unlock  func()         // releases the data dir lock (lock.go)
 	// selfAuth are the SASL options of the broker's own clients (none
@@ -83,6 +98,9 @@ func Start(cfg Config) (*Broker, error) {
 		cfg.Logger = slog.Default()
 	}
 	log := cfg.Logger.With("component", "broker")
+	if err := cfg.fill(); err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
 	unlock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("broker data dir: %w", err)
@@ -101,19 +119,19 @@ func Start(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("embedded broker: checking the segment indexes in %s: %w", cfg.DataDir, err)
 		}
 	}
-	b, err := open(cfg, cfg.Port, log)
+	b, err := open(cfg, ports(cfg.Port, cfg.Nodes), log)
 	if err != nil {
 		unlock()
 		return nil, err
 	}
 	b.unlock = unlock
 	if cfg.DataDir == "" {
-		b.gate.open()
+		b.gates.open()
 		return b, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
 	defer cancel()
-	completed, err := endOpenTransactions(ctx, b.gate.dial, b.selfAuth, b.c.ListenAddrs(), cfg.DataDir, log)
+	completed, err := endOpenTransactions(ctx, b.gates.dial, b.selfAuth, b.c.ListenAddrs(), cfg.DataDir, log)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("embedded broker: ending the transactions left open in %s: %w", cfg.DataDir, err)
@@ -124,7 +142,7 @@ func Start(cfg Config) (*Broker, error) {
 		// close (writing its snapshots), drop the snapshots of those
 		// partitions so that kfake rebuilds their index from the log —
 		// data, then the COMMIT marker — and open again.
-		port := b.port()
+		ports := b.gates.ports()
 		b.closeCluster()
 		for _, tx := range completed {
 			if err := os.Remove(snapshotFile(cfg.DataDir, tx.topic, tx.partition)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -132,7 +150,7 @@ func Start(cfg Config) (*Broker, error) {
 				return nil, fmt.Errorf("embedded broker: %w", err)
 			}
 		}
-		if b, err = open(cfg, port, log); err != nil {
+		if b, err = open(cfg, ports, log); err != nil {
 			unlock()
 			return nil, err
 		}
@@ -147,26 +165,27 @@ func Start(cfg Config) (*Broker, error) {
 		b.stop, b.stopped = make(chan struct{}), make(chan struct{})
 		go func() { defer close(b.stopped); keepReserve(b.c, g, log, b.stop) }()
 	}
-	b.gate.open()
+	b.gates.open()
 	return b, nil
 }
 
-// open starts kfake on port behind a closed gate, with the workarounds'
-// control functions.
-func open(cfg Config, port int, log *slog.Logger) (*Broker, error) {
+// open starts kfake's nodes on ports behind closed gates, with the
+// workarounds' control functions.
+func open(cfg Config, ports []int, log *slog.Logger) (*Broker, error) {
 	if cfg.TLS != nil && len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil {
 		return nil, errors.New("embedded broker: TLS needs a certificate")
 	}
-	b := &Broker{gate: newGate(cfg.TLS), unlock: func() {}}
+	host, port := cfg.advertised()
+	b := &Broker{gates: &gates{listenHost: cfg.ListenHost, advertiseHost: host, advertisePort: port, tls: cfg.TLS}, unlock: func() {}}
 	saslOpts, selfAuth, err := saslOptions(cfg.Users, cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	b.selfAuth, b.dataDir, b.log = selfAuth, cfg.DataDir, log
 	opts := []kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.Ports(port),
-		kfake.ListenFn(b.gate.listen),
+		kfake.NumBrokers(len(ports)),
+		kfake.Ports(ports...),
+		kfake.ListenFn(b.gates.listen),
 		kfake.WithLogger(logger{log}),
 		kfake.BrokerConfigs(map[string]string{"transaction.max.timeout.ms": "900000"}),
 	}
@@ -179,7 +198,7 @@ func open(cfg Config, port int, log *slog.Logger) (*Broker, error) {
 	opts = append(opts, saslOpts...)
 	c, err := kfake.NewCluster(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("starting embedded broker on port %d: %w", port, err)
+		return nil, fmt.Errorf("starting embedded broker on %s port %v: %w", cfg.ListenHost, ports, err)
 	}
 	b.c = c
 	keepAbortedLists(c)
@@ -189,9 +208,6 @@ func open(cfg Config, port int, log *slog.Logger) (*Broker, error) {
 	return b, nil
 }
 
-// port is the port the broker listens on.
-func (b *Broker) port() int { return b.gate.Addr().(*net.TCPAddr).Port }
-
 // snapshotFile is where kfake keeps the snapshot of a partition's index
 // (pkg/kfake/persist.go: partDir, "snapshot.json"); without it, kfake
 // rebuilds the index from the partition's log on load.
@@ -199,7 +215,7 @@ func snapshotFile(dataDir, topic string, partition int32) string {
 	return filepath.Join(dataDir, "partitions", fmt.Sprintf("%s-%d", url.PathEscape(topic), partition), "snapshot.json")
 }
 
-// Addrs returns the broker's listen addresses (host:port).
+// Addrs returns the addresses (host:port) the broker's nodes advertise.
 func (b *Broker) Addrs() []string { return b.c.ListenAddrs() }
 
 // Close stops the broker, flushing its data to disk.

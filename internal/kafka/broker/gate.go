@@ -5,37 +5,30 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"strconv"
 	"sync"
 )
 
-// gate is the broker's listener. Until it is opened, it hands kfake only
-// the broker's own in-process connections (dial): the start-up recovery
-// talks to the broker through them while every outside client waits in the
-// kernel's accept queue, so no client is served before the log is repaired.
-// With a TLS configuration, outside connections speak TLS; the in-process
-// ones, which never leave the process, do not.
+// gate is the listener of one broker node. Until it is opened, it hands
+// kfake only the broker's own in-process connections (dial): the start-up
+// recovery talks to the broker through them while every outside client
+// waits in the kernel's accept queue, so no client is served before the log
+// is repaired. Addr is the address the node advertises to clients. With a
+// TLS configuration, outside connections speak TLS; the in-process ones,
+// which never leave the process, do not.
 type gate struct {
-	ln       net.Listener
-	tls      *tls.Config
-	conns    chan net.Conn
-	opened   chan struct{}
-	openOnce sync.Once
-	closed   chan struct{}
-	stop     sync.Once
+	ln        net.Listener
+	advertise net.Addr
+	tls       *tls.Config
+	conns     chan net.Conn
+	opened    chan struct{}
+	openOnce  sync.Once
+	closed    chan struct{}
+	stop      sync.Once
 }
 
-func newGate(tc *tls.Config) *gate {
-	return &gate{tls: tc, conns: make(chan net.Conn), opened: make(chan struct{}), closed: make(chan struct{})}
-}
-
-// listen is kfake's ListenFn: it opens the real listener behind the gate.
-func (g *gate) listen(network, address string) (net.Listener, error) {
-	ln, err := net.Listen(network, address)
-	if err != nil {
-		return nil, err
-	}
-	g.ln = ln
-	return g, nil
+func newGate(ln net.Listener, advertise net.Addr, tc *tls.Config) *gate {
+	return &gate{ln: ln, advertise: advertise, tls: tc, conns: make(chan net.Conn), opened: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // open lets outside clients in.
@@ -62,9 +55,8 @@ func (g *gate) open() {
 	})
 }
 
-// dial connects to the broker in process, whether or not the gate is open;
-// it is a kgo.Dialer.
-func (g *gate) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+// dial connects to the node in process, whether or not the gate is open.
+func (g *gate) dial(ctx context.Context) (net.Conn, error) {
 	client, server := net.Pipe()
 	select {
 	case g.conns <- server:
@@ -99,5 +91,91 @@ func (g *gate) Close() error {
 	return err
 }
 
-// Addr implements net.Listener.
-func (g *gate) Addr() net.Addr { return g.ln.Addr() }
+// Addr implements net.Listener: the advertised address, which kfake hands
+// to clients in its metadata.
+func (g *gate) Addr() net.Addr { return g.advertise }
+
+// port is the port the node really listens on.
+func (g *gate) port() int { return g.ln.Addr().(*net.TCPAddr).Port }
+
+// gates are the listeners of a cluster's nodes, in node order.
+type gates struct {
+	listenHost    string // host or IP to listen on
+	advertiseHost string // host advertised; the listen host if empty
+	advertisePort int    // first advertised port; 0: each node's listen port
+	tls           *tls.Config
+
+	mu   sync.Mutex
+	list []*gate
+}
+
+// listen is kfake's ListenFn, called once per node: kfake asks for
+// 127.0.0.1:port; the node listens on the configured host instead, behind
+// a closed gate, and advertises its advertised address.
+func (gs *gates) listen(network, address string) (net.Listener, error) {
+	_, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen(network, net.JoinHostPort(gs.listenHost, port))
+	if err != nil {
+		return nil, err
+	}
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	host := gs.advertiseHost
+	if host == "" {
+		host = gs.listenHost
+	}
+	p := ln.Addr().(*net.TCPAddr).Port
+	if gs.advertisePort > 0 {
+		p = gs.advertisePort + len(gs.list)
+	}
+	g := newGate(ln, advertised(net.JoinHostPort(host, strconv.Itoa(p))), gs.tls)
+	gs.list = append(gs.list, g)
+	return g, nil
+}
+
+// all returns the nodes' gates.
+func (gs *gates) all() []*gate {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	return append([]*gate(nil), gs.list...)
+}
+
+// open lets outside clients in on every node.
+func (gs *gates) open() {
+	for _, g := range gs.all() {
+		g.open()
+	}
+}
+
+// dial is a kgo.Dialer connecting in process to the node advertising
+// address (the first node for an unknown address).
+func (gs *gates) dial(ctx context.Context, _, address string) (net.Conn, error) {
+	all := gs.all()
+	if len(all) == 0 {
+		return nil, net.ErrClosed
+	}
+	for _, g := range all {
+		if g.advertise.String() == address {
+			return g.dial(ctx)
+		}
+	}
+	return all[0].dial(ctx)
+}
+
+// ports returns the port each node listens on.
+func (gs *gates) ports() []int {
+	var ps []int
+	for _, g := range gs.all() {
+		ps = append(ps, g.port())
+	}
+	return ps
+}
+
+// advertised is an advertised host:port.
+type advertised string
+
+func (a advertised) Network() string { return "tcp" }
+func (a advertised) String() string  { return string(a) }

@@ -12,7 +12,10 @@ const (
 	WorkerClientIDPrefix = "counter-worker-"
 )
 
-// WorkerTransactionalID returns the transactional id of worker id in group.
-// It is stable per worker ID, so a restarted worker fences its previous
-// incarnation's open transaction (Kafka's zombie fencing).
+// WorkerTransactionalID returns the transactional id of worker id in group,
+// "<group>-<id>". It is stable per worker ID, so a restarted worker aborts
+// its previous incarnation's open transaction and fences that incarnation
+// for good (Kafka's zombie fencing); two live workers with the same ID would
+// fence each other, which is why a worker checks for one before it starts
+// (package worker/idguard, docs/operations.md).
 func WorkerTransactionalID(group, id string) string { return group + "-" + id }

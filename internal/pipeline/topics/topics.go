@@ -2,10 +2,11 @@
 package topics
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,62 +35,74 @@ const (
 // video_aggregations_1 for one minute, video_aggregations_2s for two seconds.
 func Output(s window.Size) string { return OutputPrefix + s.TopicSuffix }
 
-// Spec is what Ensure creates when a topic is missing.
-type Spec struct {
-	Partitions  int32
-	Replication int16
-}
-
 // Layout is the partition count of each topic as it exists in the cluster.
 type Layout map[string]int32
 
-// Ensure creates every topic of the pipeline that does not exist yet and
-// returns the partition count of each. The changelog must have as many
-// partitions as the partitioned topic; it is created so, and a mismatch in an
-// existing cluster is an error (see docs on adding partitions).
+// Ensure creates every topic of the pipeline (Pipeline(sizes)) that does not
+// exist yet and returns the partition count of each. A topic that exists in
+// a shape the pipeline cannot work with — a changelog whose partition count
+// differs from the partitioned topic's, a cleanup policy that is wrong for
+// it — is an error (see Inspect).
 func Ensure(ctx context.Context, adm *kadm.Client, sizes []window.Size, spec Spec) (Layout, error) {
-	if spec.Partitions < 1 {
-		return nil, fmt.Errorf("partitions must be at least 1, got %d", spec.Partitions)
-	}
-	if spec.Replication < 1 {
-		return nil, fmt.Errorf("replication factor must be at least 1, got %d", spec.Replication)
-	}
-	names := []string{Ingestion, Partitioned, DeadLetter}
-	for _, s := range sizes {
-		names = append(names, Output(s))
-	}
-	layout, err := create(ctx, adm, names, spec, nil)
+	_, report, err := Provision(ctx, adm, Pipeline(sizes), spec)
 	if err != nil {
 		return nil, err
 	}
-	// The changelog follows the partitioned topic, whatever its count.
-	cl, err := create(ctx, adm, []string{Changelog}, Spec{layout[Partitioned], spec.Replication},
-		map[string]*string{"cleanup.policy": kadm.StringPtr("compact")})
-	if err != nil {
+	if err := report.Err(); err != nil {
 		return nil, err
 	}
-	if cl[Changelog] != layout[Partitioned] {
-		return nil, fmt.Errorf("topic %s has %d partitions but %s has %d: they must match", Changelog, cl[Changelog], Partitioned, layout[Partitioned])
-	}
-	layout[Changelog] = cl[Changelog]
-	return layout, nil
+	return report.Layout(), nil
 }
 
-func create(ctx context.Context, adm *kadm.Client, names []string, spec Spec, configs map[string]*string) (Layout, error) {
-	resp, err := adm.CreateTopics(ctx, spec.Partitions, spec.Replication, configs, names...)
+// Provision resolves spec against the cluster (Resolve), creates every
+// wanted topic that is missing — a topic that follows another's partition
+// count after it, with its count — and inspects them all. The error is a
+// failure to ask; what is wrong with the topics is in the report.
+func Provision(ctx context.Context, adm *kadm.Client, wants []Want, spec Spec) (Spec, Report, error) {
+	spec, err := Resolve(ctx, adm, spec)
 	if err != nil {
-		return nil, fmt.Errorf("creating topics: %w", err)
+		return Spec{}, nil, err
 	}
-	var errs []string
-	for _, r := range resp.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			errs = append(errs, fmt.Sprintf("%s: %v", r.Topic, r.Err))
+	var followers []Want
+	for _, w := range wants {
+		if w.Follows != "" {
+			followers = append(followers, w)
+			continue
+		}
+		if err := create(ctx, adm, w, cmp.Or(w.Partitions, spec.Partitions), spec); err != nil {
+			return Spec{}, nil, err
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("creating topics: %s", strings.Join(errs, "; "))
+	for _, w := range followers {
+		layout, err := Describe(ctx, adm, w.Follows)
+		if err != nil {
+			return Spec{}, nil, err
+		}
+		if err := create(ctx, adm, w, layout[w.Follows], spec); err != nil {
+			return Spec{}, nil, err
+		}
 	}
-	return Describe(ctx, adm, names...)
+	report, err := Inspect(ctx, adm, wants, spec)
+	return spec, report, err
+}
+
+// create creates topic w with partitions unless it exists.
+func create(ctx context.Context, adm *kadm.Client, w Want, partitions int32, spec Spec) error {
+	configs := map[string]*string{}
+	if w.Cleanup == Compact {
+		configs["cleanup.policy"] = kadm.StringPtr("compact")
+	}
+	if spec.MinInsyncReplicas > 0 {
+		configs["min.insync.replicas"] = kadm.StringPtr(strconv.Itoa(int(spec.MinInsyncReplicas)))
+	}
+	resp, err := adm.CreateTopic(ctx, partitions, spec.Replication, configs, w.Name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("creating topic %s: %w", w.Name, err)
+	}
+	return nil
 }
 
 // Describe returns the partition count of each named topic; a missing topic
