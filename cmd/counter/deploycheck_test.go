@@ -155,6 +155,8 @@ func TestCheckCommandLine(t *testing.T) {
 		{[]string{"api"}, map[string]string{"COUNTER_BROKERS": "kafka-1:9092"}, ""},
 		{[]string{"broker", "--data-dir", t.TempDir()}, nil, ""},
 		{[]string{"dev", "--data-dir", t.TempDir()}, nil, ""},
+		{[]string{"topics", "create", "--brokers", "kafka-1:9092"}, nil, ""},
+		{[]string{"topics", "describe", "--timeout", "0s"}, nil, "--timeout must be positive"},
 		{[]string{"worker", "--no-such-flag"}, nil, "no-such-flag"},
 		{[]string{"worker", "--id", ""}, nil, "--id is empty"},
 		{[]string{"api", "--windows", "1m,60s"}, nil, "the same"},

@@ -155,8 +155,18 @@ func TestComposeCluster(t *testing.T) {
 			}
 		}
 		for dep, cond := range s.DependsOn {
-			if cond != "service_healthy" {
-				t.Errorf("%s: depends on %s with condition %q, want service_healthy", name, dep, cond)
+			// A long-running service is waited for until healthy; a one-shot
+			// one (no health check) until it has exited 0, and restarting it
+			// after that would run it forever.
+			want, d := "service_healthy", services[dep]
+			if d.Healthcheck == nil {
+				want = "service_completed_successfully"
+				if d.Restart != "on-failure" && d.Restart != "no" {
+					t.Errorf("%s: one-shot service with restart %q: it would run again after it completed", dep, d.Restart)
+				}
+			}
+			if cond != want {
+				t.Errorf("%s: depends on %s with condition %q, want %s", name, dep, cond, want)
 			}
 		}
 		var addr, wantPath string
