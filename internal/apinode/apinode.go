@@ -186,6 +186,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Sizes: cfg.Sizes, Grace: grace, Group: cfg.WorkersGroup, Settle: cfg.AuditSettle, Logger: log,
 	}})
 	s.Handle("GET /{stage}/audit", audits.Handler())
+	mountWeb(s, stage, cfg.Sizes, grace)
 	s.HandlePrefix(n.hub.Path(), n.hub.Handler())
 	n.handler = s.Handler()
 

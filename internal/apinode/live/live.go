@@ -227,9 +227,12 @@ func (h *Hub) Close() { h.srv.Close() }
 // PublishGenerator pushes the like generator's status to every client as
 // generator_progress, and keeps it for clients that connect later.
 func (h *Hub) PublishGenerator(status json.RawMessage) {
+	// Under generatorMu, as onConnect's join and read: a client that
+	// connects meanwhile gets each status once, in order (the one it reads
+	// at connect, then the broadcasts), never the same one twice.
 	h.generatorMu.Lock()
+	defer h.generatorMu.Unlock()
 	h.lastGenerator = status
-	h.generatorMu.Unlock()
 	if err := h.srv.BroadcastTo(generatorRoom, EventGeneratorProgress, status); err != nil {
 		h.log.Error("live: generator progress not pushed", "err", err)
 	}
@@ -243,12 +246,11 @@ func (h *Hub) onConnect(c *socketio.Conn) {
 	h.clientsMu.Lock()
 	h.clients[c] = cl
 	h.clientsMu.Unlock()
-	_ = c.Join(generatorRoom)
 	h.generatorMu.Lock()
-	status := h.lastGenerator
-	h.generatorMu.Unlock()
-	if status != nil {
-		_ = c.Emit(EventGeneratorProgress, status)
+	defer h.generatorMu.Unlock()
+	_ = c.Join(generatorRoom)
+	if h.lastGenerator != nil {
+		_ = c.Emit(EventGeneratorProgress, h.lastGenerator)
 	}
 }
 
