@@ -151,6 +151,9 @@ func runAPI(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := af.check(); err != nil {
 		return err
 	}
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	spec, _, err = ensureTopics(ctx, cluster, append(topics.Pipeline(sizes), apinode.Topics()...), spec, log)
 	if err != nil {
 		return err

@@ -136,6 +136,9 @@ It prints the windows checked, matching and drifting, and one line per drift.`)
 	if timeout <= 0 {
 		return cli.UsageError{Err: errors.New("--timeout must be positive")}
 	}
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	cfg.Brokers, cfg.KafkaOpts, cfg.Logger = cluster.Brokers, cluster.Opts, log
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -58,6 +58,13 @@ topics replicated three times. For production, use a real Kafka cluster.`)
 	if port > 0 && port+nodes-1 > 65535 {
 		return cli.UsageError{Err: fmt.Errorf("--nodes %d from port %d: ports beyond 65535", nodes, port)}
 	}
+	users, tlsCfg, err := sec.config()
+	if err != nil {
+		return err
+	}
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	var ready atomic.Bool
 	reg := newRegistry()
 	startSeconds := brokerMetrics(reg, &ready, dataDir)
@@ -69,10 +76,6 @@ topics replicated three times. For production, use a real Kafka cluster.`)
 		defer srv.Close()
 	}
 	began := time.Now()
-	users, tlsCfg, err := sec.config()
-	if err != nil {
-		return err
-	}
 	b, err := broker.Start(broker.Config{Port: port, Nodes: nodes, ListenHost: host, Advertise: advertise, DataDir: dataDir,
 		MinSessionTimeout: minSession, MinFreeDisk: uint64(*reserve), Users: users, TLS: tlsCfg, Logger: log})
 	if err != nil {

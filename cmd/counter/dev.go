@@ -69,6 +69,9 @@ Data (broker log, worker state) persists under --data-dir: a restart goes on whe
 		return err
 	}
 
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	reg := newRegistry()
 	var brokerReady atomic.Bool
 	brokerStart := brokerMetrics(reg, &brokerReady, filepath.Join(dataDir, "broker"))

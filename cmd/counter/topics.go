@@ -79,6 +79,9 @@ min.insync.replicas below the wanted ones (warnings).`)
 	if err != nil {
 		return err
 	}
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := connect(ctx, cluster, log); err != nil {

@@ -75,6 +75,9 @@ Workers in the same --group share the partitions; each needs its own --id and --
 	if stateDir == "" {
 		stateDir = filepath.Join("data", "worker-"+id)
 	}
+	if cli.CheckOnly(ctx) {
+		return nil
+	}
 	if _, _, err := ensureTopics(ctx, cluster, topics.Pipeline(pol.Sizes), spec, log); err != nil {
 		return err
 	}

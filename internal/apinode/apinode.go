@@ -124,9 +124,10 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	log := cfg.Logger
 	n = &Node{done: make(chan struct{})}
+	started := n // an error return sets n to nil
 	defer func() {
 		if err != nil {
-			n.Close()
+			started.Close()
 		}
 	}()
 

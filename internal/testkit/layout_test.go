@@ -56,7 +56,7 @@ func under(path string, roots ...string) bool {
 // The dependency rules of docs/architecture.md: the API side and the shared
 // pipeline contract never reach the worker or its store (nor Pebble); the
 // product binary links neither the tools nor the test kit; nothing but the
-// tools' own binary imports the tools.
+// tools' own binary imports the tools; examples use nothing of the module.
 func TestLayoutRules(t *testing.T) {
 	for _, p := range listPackages(t) {
 		for _, dep := range p.Deps {
@@ -73,6 +73,9 @@ func TestLayoutRules(t *testing.T) {
 			}
 			if p.ImportPath == "cmd/counter" && under(d, "internal/tools", "internal/testkit") {
 				t.Errorf("the product binary links %s", d)
+			}
+			if under(p.ImportPath, "examples") && strings.HasPrefix(dep, module) {
+				t.Errorf("%s depends on %s: an example uses nothing of the module, so that users can copy it", p.ImportPath, dep)
 			}
 		}
 		if under(p.ImportPath, "internal/tools", "cmd/counter-tools") {

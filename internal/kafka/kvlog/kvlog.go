@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
+	"github.com/counter-dev/counter/internal/kafka/topiccreate"
 )
 
 // Record is one record of the log. A nil Value is a tombstone.
@@ -123,12 +123,8 @@ func ensure(ctx context.Context, adm *kadm.Client, cfg Config) (int64, error) {
 	for k, v := range cfg.TopicConfigs {
 		configs[k] = kadm.StringPtr(v)
 	}
-	resp, err := adm.CreateTopic(ctx, 1, cfg.Replication, configs, cfg.Topic)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return 0, fmt.Errorf("kvlog: creating topic %s: %w", cfg.Topic, err)
-	}
-	if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-		return 0, fmt.Errorf("kvlog: creating topic %s: %w", cfg.Topic, resp.Err)
+	if err := topiccreate.IfMissing(ctx, adm, cfg.Topic, 1, cfg.Replication, configs); err != nil {
+		return 0, fmt.Errorf("kvlog: %w", err)
 	}
 	for {
 		ends, err := adm.ListEndOffsets(ctx, cfg.Topic)

@@ -20,11 +20,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/counter-dev/counter/internal/kafka/kafkaconn"
 	"github.com/counter-dev/counter/internal/kafka/kafkalog"
+	"github.com/counter-dev/counter/internal/kafka/topiccreate"
 )
 
 // DefaultSessionTimeout is how long a dead leader keeps the leadership.
@@ -117,9 +117,8 @@ func ensureTopic(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("leader: %w", err)
 	}
 	defer cl.Close()
-	_, err = kadm.NewClient(cl).CreateTopic(ctx, 1, cfg.Replication, nil, cfg.Topic)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("leader: creating topic %s: %w", cfg.Topic, err)
+	if err := topiccreate.IfMissing(ctx, kadm.NewClient(cl), cfg.Topic, 1, cfg.Replication, nil); err != nil {
+		return fmt.Errorf("leader: %w", err)
 	}
 	return nil
 }

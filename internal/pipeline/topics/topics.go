@@ -57,14 +57,34 @@ func Ensure(ctx context.Context, adm *kadm.Client, sizes []window.Size, spec Spe
 // Provision resolves spec against the cluster (Resolve), creates every
 // wanted topic that is missing — a topic that follows another's partition
 // count after it, with its count — and inspects them all. The error is a
-// failure to ask; what is wrong with the topics is in the report.
+// failure to ask; what is wrong with the topics is in the report. Topics
+// that exist are not asked for again, so that a principal without Create
+// can run on topics provisioned up front (Kafka refuses it CreateTopics
+// even for an existing topic).
 func Provision(ctx context.Context, adm *kadm.Client, wants []Want, spec Spec) (Spec, Report, error) {
 	spec, err := Resolve(ctx, adm, spec)
 	if err != nil {
 		return Spec{}, nil, err
 	}
+	names := make([]string, len(wants))
+	for i, w := range wants {
+		names[i] = w.Name
+	}
+	// Their configs tell which exist; not the metadata, which the client
+	// would keep answering from its cache after the creation.
+	configs, err := adm.DescribeTopicConfigs(ctx, names...)
+	if err != nil {
+		return Spec{}, nil, fmt.Errorf("describing topic configs: %w", err)
+	}
+	exists := map[string]bool{}
+	for _, rc := range configs {
+		exists[rc.Name] = rc.Err == nil
+	}
 	var followers []Want
 	for _, w := range wants {
+		if exists[w.Name] {
+			continue
+		}
 		if w.Follows != "" {
 			followers = append(followers, w)
 			continue
