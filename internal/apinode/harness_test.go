@@ -133,10 +133,13 @@ func (p *pipeline) warmUp(in *instance) {
 	p.warm = want
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		got := p.out.Updates()
+		// A running count, or only the final when the workers (slow to
+		// join on a busy machine) counted it after the window had ended
+		// by the wall clock: then no running count is written.
+		updates, finals := p.out.Updates(), p.out.Finals()
 		ok := true
 		for k := range want {
-			ok = ok && len(got[k]) > 0
+			ok = ok && (len(updates[k]) > 0 || len(finals[k]) > 0)
 		}
 		if ok {
 			return

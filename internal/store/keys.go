@@ -13,6 +13,7 @@ import (
 //
 //	[partition][ 'c' ][size ms:8][start ms:8, sign-flipped][video id]  -> count, uint64
 //	[partition][ 'w' ][source partition:4]                             -> SourceMark, 12 bytes
+//	  (source 0xFFFFFFFF: the partition's own watermark, which never goes back; see task.PartitionSource)
 //	[partition][ 'd' ]                                                 -> last demo tick sent, int64
 //	[partition][ 'i' ][video id][0x00][idempotency key]                -> Dedup: first seen, seqs seen
 //	[partition][ 'k' ]                                                 -> number of 'c' entries, int64

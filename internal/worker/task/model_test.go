@@ -212,6 +212,10 @@ func (m *model) changelog() map[clKey]clValue {
 	for s, mk := range m.marks {
 		out[markKey(s)] = clValue{mark: mk}
 	}
+	if m.wm != watermark.None {
+		// The partition's own watermark, which never goes back.
+		out[markKey(PartitionSource)] = clValue{mark: watermark.Mark{Source: PartitionSource, Watermark: m.wm}}
+	}
 	for id, d := range m.dedup {
 		out[dedupKey(id)] = clValue{dedup: d}
 	}

@@ -182,6 +182,13 @@ func (s *sim) run() error {
 func (s *sim) input(n int) {
 	for range n {
 		r := s.rng.IntN(100)
+		if r == 0 && s.sources < 4 && s.rng.IntN(4) == 0 {
+			// A partition added to the ingestion topic: a new source,
+			// which holds the watermark until it reports.
+			s.sources++
+			s.srcWM = append(s.srcWM, s.et-1000)
+			continue
+		}
 		if r < 22 {
 			src := int32(s.rng.IntN(int(s.sources)))
 			wm := s.srcWM[src] + int64(s.rng.IntN(1500))

@@ -66,6 +66,14 @@ type Effects interface {
 	Dedup(id string, d record.Dedup, gone bool)
 }
 
+// PartitionSource is the pseudo-source under which a task keeps its own
+// watermark among the sources' marks (in its state and its changelog, as a
+// mark with no sources): the partition's watermark never goes back, but the
+// sources' marks alone can give a lower one (a source added to the ingestion
+// topic holds it at none until it reports), so a restore takes the larger of
+// the two. watermark.Combine ignores it: it looks at sources 0 to n-1 only.
+const PartitionSource int32 = -1
+
 // Config is what a Task needs to know of the worker's configuration.
 type Config struct {
 	// Policy holds the window sizes, the grace period and the retention.
@@ -119,6 +127,9 @@ func New(p int32, cfg Config, state State, r Restored) *Task {
 		t.marks[s] = m
 	}
 	t.wm = watermark.Combine(t.marks)
+	if own, ok := t.marks[PartitionSource]; ok {
+		t.wm = max(t.wm, own.Watermark)
+	}
 	for _, win := range r.Windows {
 		t.windows[win] = struct{}{}
 	}
@@ -308,6 +319,9 @@ func (t *Task) Finish(now int64, fx Effects) error {
 	o.expired, o.dedupGone, o.goneKeys = o.expired[:0], o.dedupGone[:0], 0
 	if err := t.closeAndExpire(o, fx); err != nil {
 		return err
+	}
+	if o.wm != t.wm { // it only goes up: kept with the marks (see PartitionSource)
+		o.marks[PartitionSource] = watermark.Mark{Source: PartitionSource, Watermark: o.wm}
 	}
 	t.reportChanges(o, now, fx)
 	return t.expireDedup(o, fx)
