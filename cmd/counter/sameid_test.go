@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -29,6 +30,27 @@ func remoteWorker(t *testing.T, brokers, id string) {
 		kgo.SessionTimeout(2*time.Second), kgo.HeartbeatInterval(300*time.Millisecond))
 }
 
+// waitMember waits until the workers' group is stable with a member of
+// worker id id (every partition assigned is not enough: the group can be
+// stable without that member, which has not joined yet).
+func (c *cluster) waitMember(id string) {
+	c.t.Helper()
+	adm := c.admin()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if d, err := adm.DescribeGroups(context.Background(), topics.WorkersGroup); err == nil {
+			g := d[topics.WorkersGroup]
+			for _, m := range g.Members {
+				if m.ClientID == topics.WorkerClientIDPrefix+id && g.State == "Stable" {
+					return
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("no stable group with a member of worker id %s after 30s", id)
+}
+
 // Issue 13: a worker whose --id a live worker on another machine uses
 // refuses to start, with a clear error, once the group has been stable for
 // the session timeout and a margin; it never joined, so the other worker
@@ -39,7 +61,7 @@ func TestSecondWorkerWithTheSameIDIsRefused(t *testing.T) {
 	c.startWorker("other", "--metrics-addr", ops) // creates the topics
 	waitReady(t, "http://"+ops, 30*time.Second)
 	remoteWorker(t, c.brokers, "same")
-	c.owners(2) // the group has settled with the remote member
+	c.waitMember("same") // the group has settled with the remote member
 
 	began := time.Now()
 	second := c.startWorker("same")
