@@ -55,6 +55,7 @@ func under(path string, roots ...string) bool {
 
 // The dependency rules of docs/architecture.md: the API side and the shared
 // pipeline contract never reach the worker or its store (nor Pebble); the
+// counting core reaches only the pipeline contract (no Kafka, no store); the
 // product binary links neither the tools nor the test kit; nothing but the
 // tools' own binary imports the tools; examples use nothing of the module.
 func TestLayoutRules(t *testing.T) {
@@ -67,6 +68,10 @@ func TestLayoutRules(t *testing.T) {
 			}
 			if under(p.ImportPath, "internal/pipeline") && strings.HasPrefix(dep, module) && !under(d, "internal/pipeline") {
 				t.Errorf("%s depends on %s: the pipeline contract depends on nothing else of the module", p.ImportPath, dep)
+			}
+			if p.ImportPath == "internal/worker/task" && (strings.HasPrefix(dep, module) && !under(d, "internal/pipeline") ||
+				strings.HasPrefix(dep, "github.com/twmb/franz-go") || strings.HasPrefix(dep, "github.com/cockroachdb/pebble")) {
+				t.Errorf("%s depends on %s: the counting core reaches only the pipeline contract (no Kafka, no store)", p.ImportPath, dep)
 			}
 			if under(p.ImportPath, "internal/worker", "internal/store") && under(d, "internal/apinode") {
 				t.Errorf("%s depends on %s: the worker does not reach the API side", p.ImportPath, dep)
