@@ -133,7 +133,7 @@ func TestDiskFullStopsCleanlyAndCountsOnce(t *testing.T) {
 		t.Error("no like request was refused while the disk was full")
 	}
 	finals := checkChaosFinals(t, []string{brokers}, reqs, 60*time.Second)
-	checkTallies(t, brokers, chaosSizes, plain, 60*time.Second)
+	checkTallies(t, brokers, chaosSizes, plain, nil, 60*time.Second)
 	checkAudit(t, brokers, "2s", finals)
 	if err := dev.stop(t, syscall.SIGTERM); err != nil {
 		t.Errorf("counter dev exited with %v after SIGTERM", err)

@@ -85,7 +85,7 @@ func (w *Worker) count(ctx context.Context, t *txn, p int32, recs []*kgo.Record)
 			late := strings.Join(labels, ",")
 			w.deadLetter(t, r, record.ReasonLate, fmt.Sprintf("window(s) %s closed before this like arrived (watermark %s)",
 				late, record.AppendTime(nil, o.core.OpenWatermark())),
-				kgo.RecordHeader{Key: "counter.late_windows", Value: []byte(late)})
+				kgo.RecordHeader{Key: record.LateWindowsHeader, Value: []byte(late)})
 		}
 		if v.Counted(sizes) {
 			w.m.Counted.Add(float64(n))

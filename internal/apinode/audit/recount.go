@@ -18,7 +18,7 @@
 //   - likes with the same (video, Idempotency-Key, index) count once;
 //   - a like dead-lettered as future (its counter.source names the ingestion
 //     record) counts nowhere; one dead-lettered as late counts nowhere in the
-//     sizes its counter.late_windows header lists, but still in the others.
+//     sizes its record.LateWindowsHeader lists, but still in the others.
 package audit
 
 import (
@@ -33,10 +33,6 @@ import (
 	"github.com/counter-dev/counter/internal/pipeline/videoid"
 	"github.com/counter-dev/counter/internal/pipeline/window"
 )
-
-// LateWindowsHeader lists, in a late like's dead-letter record, the labels
-// of the window sizes it was not counted in ("1min" or "1min,5min").
-const LateWindowsHeader = "counter.late_windows"
 
 // maxSeq bounds the index of an idempotent like: larger or unparsable
 // indexes are counted without deduplication, as the workers do.
@@ -199,7 +195,7 @@ func (r *Recount) DeadLettered(rec Record) {
 			r.refused[source{p, off}] = true
 		}
 	case record.ReasonLate:
-		labels, _ := rec.header(LateWindowsHeader)
+		labels, _ := rec.header(record.LateWindowsHeader)
 		l := &lateLike{likeAt: likeAt{string(rec.Value), rec.Timestamp}, n: 1}
 		if v, ok := rec.header(record.LikesHeader); ok {
 			n, err := record.ParseLikes(v)

@@ -164,7 +164,7 @@ func TestRefusedLikesCountNowhere(t *testing.T) {
 
 func lateDL(video string, ts int64, labels string, extra ...Header) Record {
 	return Record{Value: []byte(video), Timestamp: ts, Headers: append([]Header{{record.ReasonHeader, []byte(record.ReasonLate)},
-		{record.SourceHeader, []byte(topics.Partitioned + "/0/7")}, {LateWindowsHeader, []byte(labels)}}, extra...)}
+		{record.SourceHeader, []byte(topics.Partitioned + "/0/7")}, {record.LateWindowsHeader, []byte(labels)}}, extra...)}
 }
 
 // A late like is not counted in the windows that had closed, but still in

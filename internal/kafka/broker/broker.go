@@ -7,8 +7,10 @@
 // on are pinned by this package's contract tests, and the faults they found
 // are worked around here (docs/embedded-broker.md): read_committed fetches
 // keep their aborted-transaction lists, segment indexes cut short by a crash
-// are rebuilt before kfake loads them, and transactions left open by a stop
-// end with a real ABORT marker before any client is served.
+// are rebuilt before kfake loads them, transactions left open by a stop
+// end with a real ABORT marker before any client is served, and an
+// idempotent producer's retry of a batch written before a crash is not
+// written again.
 package broker
 
 import (
@@ -118,8 +120,13 @@ func Start(cfg Config) (*Broker, error) {
 			unlock()
 			return nil, fmt.Errorf("embedded broker: checking the segment indexes in %s: %w", cfg.DataDir, err)
 		}
+		if err := forgetSeqWindows(cfg.DataDir); err != nil {
+			unlock()
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
 	}
-	b, err := open(cfg, ports(cfg.Port, cfg.Nodes), log)
+	dedup := &retryDedup{log: log}
+	b, err := open(cfg, ports(cfg.Port, cfg.Nodes), dedup, log)
 	if err != nil {
 		unlock()
 		return nil, err
@@ -131,7 +138,7 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), recoveryTimeout)
 	defer cancel()
-	completed, err := endOpenTransactions(ctx, b.gates.dial, b.selfAuth, b.c.ListenAddrs(), cfg.DataDir, log)
+	completed, err := endOpenTransactions(ctx, b.gates.dial, b.selfAuth, b.c.ListenAddrs(), cfg.DataDir, dedup, log)
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("embedded broker: ending the transactions left open in %s: %w", cfg.DataDir, err)
@@ -150,7 +157,7 @@ func Start(cfg Config) (*Broker, error) {
 				return nil, fmt.Errorf("embedded broker: %w", err)
 			}
 		}
-		if b, err = open(cfg, ports, log); err != nil {
+		if b, err = open(cfg, ports, dedup, log); err != nil {
 			unlock()
 			return nil, err
 		}
@@ -171,7 +178,7 @@ func Start(cfg Config) (*Broker, error) {
 
 // open starts kfake's nodes on ports behind closed gates, with the
 // workarounds' control functions.
-func open(cfg Config, ports []int, log *slog.Logger) (*Broker, error) {
+func open(cfg Config, ports []int, dedup *retryDedup, log *slog.Logger) (*Broker, error) {
 	if cfg.TLS != nil && len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetCertificate == nil {
 		return nil, errors.New("embedded broker: TLS needs a certificate")
 	}
@@ -204,6 +211,7 @@ func open(cfg Config, ports []int, log *slog.Logger) (*Broker, error) {
 	keepAbortedLists(c)
 	if cfg.DataDir != "" {
 		b.journal = journalCommits(c, cfg.DataDir, log)
+		dedupRetries(c, dedup)
 	}
 	return b, nil
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"sort"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,25 +35,24 @@ type producerEpoch struct {
 }
 
 // txnTracker follows the transactions of one partition through its log,
-// record by record, in offset order.
+// batch by batch, in offset order.
 type txnTracker struct {
 	open      map[int64]openTxn // producer id -> its open transaction
 	committed map[producerEpoch]bool
 }
 
-// add takes the next record of the partition's log.
-func (tr *txnTracker) add(topic string, rec *kgo.Record) {
+// add takes the next batch of the partition's log.
+func (tr *txnTracker) add(b batchHead) {
 	switch {
-	case rec.Attrs.IsControl():
-		delete(tr.open, rec.ProducerID) // a COMMIT or ABORT marker ends it
-		// The key of a marker: version (2 bytes), type (2 bytes, 1 = COMMIT).
-		if len(rec.Key) >= 4 && rec.Key[3] == 1 {
-			tr.committed[producerEpoch{rec.ProducerID, rec.ProducerEpoch}] = true
+	case b.control:
+		delete(tr.open, b.producerID) // a COMMIT or ABORT marker ends it
+		if b.commit {
+			tr.committed[producerEpoch{b.producerID, b.epoch}] = true
 		}
-	case rec.Attrs.IsTransactional():
-		if _, ok := tr.open[rec.ProducerID]; !ok {
-			tr.open[rec.ProducerID] = openTxn{topic: topic, partition: rec.Partition,
-				producerID: rec.ProducerID, epoch: rec.ProducerEpoch, firstOffset: rec.Offset}
+	case b.transactional:
+		if _, ok := tr.open[b.producerID]; !ok {
+			tr.open[b.producerID] = openTxn{topic: b.topic, partition: b.partition,
+				producerID: b.producerID, epoch: b.epoch, firstOffset: b.firstOffset}
 		}
 	}
 }
@@ -75,91 +73,49 @@ func (tr *txnTracker) add(topic string, rec *kgo.Record) {
 //
 // It must run before any outside client is served (the gate is still
 // closed), so that no producer has written since the stop. It reads every
-// partition of every topic once, read_uncommitted with the control records.
+// partition of every topic once (scanLogs), read_uncommitted with the
+// control records; on the way it gives dedup the last batches of each
+// idempotent producer (idempotence.go).
 // It returns the transactions it completed with COMMIT markers. auth are
 // the SASL options of the broker's own clients (none without SASL).
-func endOpenTransactions(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), auth []kgo.Opt, addrs []string, dataDir string, log *slog.Logger) (completed []openTxn, err error) {
+func endOpenTransactions(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), auth []kgo.Opt, addrs []string, dataDir string, dedup *retryDedup, log *slog.Logger) (completed []openTxn, err error) {
 	intent, err := readIntent(dataDir)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kafkaconn.NewClient(addrs, auth, kgo.Dialer(dial),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords(),
-		kgo.FetchMaxWait(50*time.Millisecond), kgo.WithLogger(kafkalog.New(log)))
+	cl, err := kafkaconn.NewClient(addrs, auth, kgo.Dialer(dial), kgo.WithLogger(kafkalog.New(log)))
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	starts, err := adm.ListStartOffsets(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing start offsets: %w", err)
+	type partKey struct {
+		topic     string
+		partition int32
 	}
-	ends, err := adm.ListEndOffsets(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
-	}
-	consume := map[string]map[int32]kgo.Offset{}
-	remaining := map[string]map[int32]int64{} // the offset to read up to
-	trackers := map[string]map[int32]*txnTracker{}
+	trackers := map[partKey]*txnTracker{}
 	committed := map[producerEpoch]bool{} // COMMIT markers seen, in any partition
-	ends.Each(func(o kadm.ListedOffset) {
-		start, _ := starts.Lookup(o.Topic, o.Partition)
-		if o.Err != nil || start.Err != nil || start.Offset >= o.Offset {
-			return
+	seqs := newProducerBatches()
+	names, err := scanLogs(ctx, cl, func(b batchHead) {
+		k := partKey{b.topic, b.partition}
+		tr := trackers[k]
+		if tr == nil {
+			tr = &txnTracker{open: map[int64]openTxn{}, committed: committed}
+			trackers[k] = tr
 		}
-		if consume[o.Topic] == nil {
-			consume[o.Topic] = map[int32]kgo.Offset{}
-			remaining[o.Topic] = map[int32]int64{}
-			trackers[o.Topic] = map[int32]*txnTracker{}
-		}
-		consume[o.Topic][o.Partition] = kgo.NewOffset().At(start.Offset)
-		remaining[o.Topic][o.Partition] = o.Offset - 1
-		trackers[o.Topic][o.Partition] = &txnTracker{open: map[int64]openTxn{}, committed: committed}
+		tr.add(b)
+		seqs.add(b)
 	})
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
+	if err != nil {
+		return nil, fmt.Errorf("reading the logs for open transactions: %w", err)
 	}
-	if len(consume) > 0 {
-		cl.AddConsumePartitions(consume)
-	}
-	left := 0
-	for _, ps := range remaining {
-		left += len(ps)
-	}
-	for left > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("reading the logs for open transactions: %d partitions not read to their end: %w", left, err)
-		}
-		var ferr error
-		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("reading %s/%d: %w", t, p, err) })
-		if ferr != nil {
-			return nil, ferr
-		}
-		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-			last, ok := remaining[fp.Topic][fp.Partition]
-			if !ok {
-				return
-			}
-			tr := trackers[fp.Topic][fp.Partition]
-			for _, rec := range fp.Records {
-				tr.add(fp.Topic, rec)
-				if rec.Offset >= last {
-					delete(remaining[fp.Topic], fp.Partition)
-					left--
-					break
-				}
-			}
-		})
-	}
+	seqs.names = names
+	dedup.use(seqs)
 
 	var open []openTxn
-	for _, ps := range trackers {
-		for _, tr := range ps {
-			for _, tx := range tr.open {
-				open = append(open, tx)
-			}
+	for _, tr := range trackers {
+		for _, tx := range tr.open {
+			open = append(open, tx)
 		}
 	}
 	sort.Slice(open, func(i, j int) bool {

@@ -14,6 +14,9 @@ const (
 	ErrorHeader = "counter.error"
 	// SourceHeader holds "<topic>/<partition>/<offset>" of the input record.
 	SourceHeader = "counter.source"
+	// LateWindowsHeader lists, in a late like's dead letter, the labels of
+	// the window sizes it was not counted in ("1min" or "1min,5min").
+	LateWindowsHeader = "counter.late_windows"
 )
 
 // Dead-letter reasons besides the video id ones.
