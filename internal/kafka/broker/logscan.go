@@ -39,6 +39,16 @@ const (
 	scanResponseBytes  = 16 << 20
 )
 
+// partRead is one partition still to read by scanLogs.
+type partRead struct {
+	topic     string
+	id        [16]byte
+	partition int32
+	next, end int64
+}
+
+func (pr *partRead) key() string { return fmt.Sprintf("%s/%d", pr.topic, pr.partition) }
+
 // scanLogs reads every partition of every topic from its log start to its
 // high watermark — read_uncommitted, with raw Fetch requests to each
 // partition's leader, so that the batch headers (producer, epoch,
@@ -46,91 +56,14 @@ const (
 // offset order. It also returns the topics' names by topic id (Produce v13
 // names a topic by its id).
 func scanLogs(ctx context.Context, cl *kgo.Client, visit func(batchHead)) (names map[[16]byte]string, err error) {
-	adm := kadm.NewClient(cl)
-	topics, err := adm.ListTopics(ctx)
+	byLeader, names, err := partitionsToScan(ctx, kadm.NewClient(cl))
 	if err != nil {
-		return nil, fmt.Errorf("listing topics: %w", err)
-	}
-	starts, err := adm.ListStartOffsets(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing start offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
-	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("listing end offsets: %w", err)
-	}
-	names = map[[16]byte]string{}
-	type partRead struct {
-		topic     string
-		id        [16]byte
-		partition int32
-		next, end int64
-	}
-	byLeader := map[int32][]*partRead{}
-	for _, td := range topics {
-		if td.Err != nil {
-			return nil, fmt.Errorf("describing topic %s: %w", td.Topic, td.Err)
-		}
-		names[td.ID] = td.Topic
-		for _, pd := range td.Partitions {
-			start, sok := starts.Lookup(td.Topic, pd.Partition)
-			end, eok := ends.Lookup(td.Topic, pd.Partition)
-			if !sok || !eok || start.Err != nil || start.Offset >= end.Offset {
-				continue
-			}
-			byLeader[pd.Leader] = append(byLeader[pd.Leader], &partRead{td.Topic, td.ID, pd.Partition, start.Offset, end.Offset})
-		}
+		return nil, err
 	}
 	for leader, parts := range byLeader {
 		for len(parts) > 0 {
-			req := kmsg.NewPtrFetchRequest()
-			req.ReplicaID = -1
-			req.MaxBytes = scanResponseBytes
-			req.SessionEpoch = -1 // no session: every partition named in every request
-			byKey := map[string]*partRead{}
-			for _, pr := range parts {
-				rt := kmsg.NewFetchRequestTopic()
-				rt.Topic, rt.TopicID = pr.topic, pr.id
-				rp := kmsg.NewFetchRequestTopicPartition()
-				rp.Partition, rp.FetchOffset = pr.partition, pr.next
-				rp.PartitionMaxBytes = scanPartitionBytes
-				rp.LogStartOffset, rp.CurrentLeaderEpoch = -1, -1
-				rt.Partitions = append(rt.Partitions, rp)
-				req.Topics = append(req.Topics, rt)
-				byKey[fmt.Sprintf("%s/%d", pr.topic, pr.partition)] = pr
-			}
-			resp, err := req.RequestWith(ctx, cl.Broker(int(leader)))
-			if err != nil {
-				return nil, fmt.Errorf("reading the logs: %w", err)
-			}
-			if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-				return nil, fmt.Errorf("reading the logs: %w", err)
-			}
-			for _, rt := range resp.Topics {
-				topic := rt.Topic
-				if topic == "" {
-					topic = names[rt.TopicID]
-				}
-				for _, rp := range rt.Partitions {
-					pr := byKey[fmt.Sprintf("%s/%d", topic, rp.Partition)]
-					if pr == nil {
-						continue
-					}
-					if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
-						return nil, fmt.Errorf("reading %s/%d at offset %d: %w", topic, rp.Partition, pr.next, err)
-					}
-					next, err := visitBatches(topic, rp.Partition, rp.RecordBatches, visit)
-					if err != nil {
-						return nil, fmt.Errorf("reading %s/%d at offset %d: %w", topic, rp.Partition, pr.next, err)
-					}
-					if next <= pr.next {
-						return nil, fmt.Errorf("reading %s/%d: no batch at offset %d, before its end %d", topic, rp.Partition, pr.next, pr.end)
-					}
-					pr.next = next
-				}
+			if err := fetchBatches(ctx, cl.Broker(int(leader)), parts, names, visit); err != nil {
+				return nil, err
 			}
 			left := parts[:0]
 			for _, pr := range parts {
@@ -142,6 +75,95 @@ func scanLogs(ctx context.Context, cl *kgo.Client, visit func(batchHead)) (names
 		}
 	}
 	return names, nil
+}
+
+// partitionsToScan returns the partitions that hold records, by leader,
+// and the topics' names by id.
+func partitionsToScan(ctx context.Context, adm *kadm.Client) (map[int32][]*partRead, map[[16]byte]string, error) {
+	topics, err := adm.ListTopics(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing topics: %w", err)
+	}
+	starts, err := adm.ListStartOffsets(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing start offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(ctx)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing end offsets: %w", err)
+	}
+	names := map[[16]byte]string{}
+	byLeader := map[int32][]*partRead{}
+	for _, td := range topics {
+		if td.Err != nil {
+			return nil, nil, fmt.Errorf("describing topic %s: %w", td.Topic, td.Err)
+		}
+		names[td.ID] = td.Topic
+		for _, pd := range td.Partitions {
+			start, sok := starts.Lookup(td.Topic, pd.Partition)
+			end, eok := ends.Lookup(td.Topic, pd.Partition)
+			if !sok || !eok || start.Err != nil || start.Offset >= end.Offset {
+				continue
+			}
+			byLeader[pd.Leader] = append(byLeader[pd.Leader], &partRead{td.Topic, td.ID, pd.Partition, start.Offset, end.Offset})
+		}
+	}
+	return byLeader, names, nil
+}
+
+// fetchBatches sends one Fetch for parts to their leader, visits the
+// batches it returns and moves each partition's next offset past them.
+func fetchBatches(ctx context.Context, leader *kgo.Broker, parts []*partRead, names map[[16]byte]string, visit func(batchHead)) error {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxBytes = scanResponseBytes
+	req.SessionEpoch = -1 // no session: every partition named in every request
+	byKey := map[string]*partRead{}
+	for _, pr := range parts {
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = pr.topic, pr.id
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset = pr.partition, pr.next
+		rp.PartitionMaxBytes = scanPartitionBytes
+		rp.LogStartOffset, rp.CurrentLeaderEpoch = -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		byKey[pr.key()] = pr
+	}
+	resp, err := req.RequestWith(ctx, leader)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+	}
+	if err != nil {
+		return fmt.Errorf("reading the logs: %w", err)
+	}
+	for _, rt := range resp.Topics {
+		topic := rt.Topic
+		if topic == "" {
+			topic = names[rt.TopicID]
+		}
+		for _, rp := range rt.Partitions {
+			pr := byKey[fmt.Sprintf("%s/%d", topic, rp.Partition)]
+			if pr == nil {
+				continue
+			}
+			next, err := visitBatches(topic, rp.Partition, rp.RecordBatches, visit)
+			if err == nil {
+				err = kerr.ErrorForCode(rp.ErrorCode)
+			}
+			if err != nil {
+				return fmt.Errorf("reading %s at offset %d: %w", pr.key(), pr.next, err)
+			}
+			if next <= pr.next {
+				return fmt.Errorf("reading %s: no batch at offset %d, before its end %d", pr.key(), pr.next, pr.end)
+			}
+			pr.next = next
+		}
+	}
+	return nil
 }
 
 // visitBatches calls visit for each whole batch of a Fetch response's
