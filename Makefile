@@ -78,13 +78,10 @@ web-test: node chromium build
 chromium:
 	@test -x /usr/bin/chromium || { echo "installing chromium"; apt-get update && apt-get install -y chromium; }
 
-# Runs every fuzz target for $(FUZZTIME) (its seed corpus also runs in `unit`).
+# Runs every fuzz target for $(FUZZTIME) (its seed corpus also runs in `unit`);
+# see scripts/fuzz.sh.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/dev/null; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 # The full benchmarks of BENCHMARKS.md (about half an hour on 2 cores): each
 # scenario starts its own broker, workers and API; figures are medians of 3
