@@ -19,6 +19,8 @@ type restoring struct {
 	parts map[int32]workerstatus.Restore
 }
 
+// newRestoring returns an empty tracker that calls changed when
+// partitions start or finish restoring.
 func newRestoring(changed func()) *restoring {
 	return &restoring{changed: changed, parts: map[int32]workerstatus.Restore{}}
 }

@@ -47,10 +47,11 @@ type statusWriter struct {
 	lastWarn time.Time
 }
 
-func newStatusWriter(cl *kgo.Client, id string, ready func() bool, m *Metrics, log *slog.Logger) *statusWriter {
-	return &statusWriter{cl: cl, id: id, ready: ready, log: log, wake: make(chan struct{}, 1),
-		restoring: func() []workerstatus.Restore { return nil },
-		ok:        m.StatusWrites.WithLabelValues("ok"), fail: m.StatusWrites.WithLabelValues("failed")}
+// newStatusWriter returns the status writer of worker id, which writes
+// with cl (not transactional) what ready and restoring report.
+func newStatusWriter(cl *kgo.Client, id string, ready func() bool, restoring func() []workerstatus.Restore, m *Metrics, log *slog.Logger) *statusWriter {
+	return &statusWriter{cl: cl, id: id, ready: ready, restoring: restoring, log: log, wake: make(chan struct{}, 1),
+		ok: m.StatusWrites.WithLabelValues("ok"), fail: m.StatusWrites.WithLabelValues("failed")}
 }
 
 // changed asks for a write at once. It never blocks.

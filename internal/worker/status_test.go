@@ -125,7 +125,7 @@ func TestStatusWriteNeverBlocks(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	var warnings atomic.Int64
-	s := newStatusWriter(cl, "w", func() bool { return true }, m, slog.New(countingHandler{"cannot write", &warnings}))
+	s := newStatusWriter(cl, "w", func() bool { return true }, func() []workerstatus.Restore { return nil }, m, slog.New(countingHandler{"cannot write", &warnings}))
 	start := time.Now()
 	for range 100 {
 		if next := s.write(context.Background()); next != workerstatus.Heartbeat {

@@ -136,9 +136,8 @@ func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 	w.adm, w.kcl = kadm.NewClient(admCl), admCl
 	// The admin client is not transactional: status records go through it,
 	// outside the worker's transactions.
-	w.status = newStatusWriter(admCl, cfg.ID, w.Ready, w.m, w.log)
-	w.restoring = newRestoring(w.status.changed)
-	w.status.restoring = w.restoring.snapshot
+	w.restoring = newRestoring(func() { w.status.changed() })
+	w.status = newStatusWriter(admCl, cfg.ID, w.Ready, w.restoring.snapshot, w.m, w.log)
 	names := append([]string{topics.Ingestion, topics.Partitioned, topics.Changelog, topics.DeadLetter}, w.outputs...)
 	if w.layout, err = topics.Describe(ctx, w.adm, names...); err != nil {
 		w.adm.Close()
