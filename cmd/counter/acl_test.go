@@ -58,6 +58,7 @@ var (
 		{topicACL, "video_clicks_ingestion", false, []kmsg.ACLOperation{read}},
 		{topicACL, "video_clicks_partitioned", false, []kmsg.ACLOperation{read, write}},
 		{topicACL, "video_clicks_dead_letter", false, []kmsg.ACLOperation{write}},
+		{topicACL, "counter_worker_status", false, []kmsg.ACLOperation{describe, describeConfigs, write}},
 		{groupACL, "counter-workers", false, []kmsg.ACLOperation{read, describe}},
 		{txnACL, "counter-workers-", true, []kmsg.ACLOperation{write, describe}},
 	}
@@ -69,6 +70,7 @@ var (
 		{topicACL, "video_clicks_ingestion", false, []kmsg.ACLOperation{write, read}},
 		{topicACL, "counter_generator", false, []kmsg.ACLOperation{read, write}},
 		{topicACL, "counter_generator_election", false, []kmsg.ACLOperation{read}},
+		{topicACL, "counter_worker_status", false, []kmsg.ACLOperation{read}},
 		{topicACL, "video_clicks_dead_letter", false, []kmsg.ACLOperation{read}},
 		{groupACL, "counter-generator", false, []kmsg.ACLOperation{read, describe}},
 		{groupACL, "counter-workers", false, []kmsg.ACLOperation{describe}},
@@ -138,8 +140,17 @@ func TestDocumentedACLsAreEnough(t *testing.T) {
 			t.Errorf("%s %s: %d, want %d", r.method, r.path, resp.StatusCode, r.want)
 		}
 	}
-	// The generator's runner election (group counter-generator on its topic).
+	// The worker's status reaches the cluster view (Write and Read on
+	// counter_worker_status).
 	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(get(t, base+"/dev/cluster"), `"status":"ready"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the cluster view never showed the worker ready: %s", get(t, base+"/dev/cluster"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The generator's runner election (group counter-generator on its topic).
+	deadline = time.Now().Add(15 * time.Second)
 	for !strings.Contains(get(t, base+"/metrics"), "\ncounter_generator_leader 1") {
 		if time.Now().After(deadline) {
 			t.Fatal("the API did not win the generator's runner election (counter_generator_leader 1)")

@@ -141,6 +141,11 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.closers = append(n.closers, admCl.Close)
+	statuses, err := clusterview.NewStatuses(clusterview.StatusConfig{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Logger: log, Registerer: cfg.Registry})
+	if err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, statuses.Close)
 
 	catalogStore, err := videos.Open(ctx, videos.Config{Brokers: cfg.Brokers, KafkaOpts: cfg.KafkaOpts, Replication: cfg.Replication, Logger: log})
 	if err != nil {
@@ -177,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if stage == "" {
 		stage = api.DefaultStage
 	}
-	s.Handle("GET /{stage}/cluster", clusterview.Handler(kadm.NewClient(admCl), cfg.WorkersGroup, stage, cfg.Standbys))
+	s.Handle("GET /{stage}/cluster", clusterview.Handler(kadm.NewClient(admCl), cfg.WorkersGroup, stage, cfg.Standbys, statuses))
 	grace := cfg.Grace
 	if grace == 0 {
 		grace = window.DefaultGrace
@@ -194,15 +199,17 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.cancel = cancel
 	go func() {
 		defer close(n.done)
-		feedDone := make(chan struct{})
+		feedDone, statusesDone := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(feedDone)
 			if err := n.feed.Run(runCtx); err != nil && runCtx.Err() == nil {
 				log.Error("live view: cannot read the output topics", "err", err)
 			}
 		}()
+		go func() { defer close(statusesDone); statuses.Run(runCtx) }()
 		n.hub.Run(runCtx)
 		<-feedDone
+		<-statusesDone
 	}()
 	log.Info("API instance started", "instance", cfg.Instance)
 	return n, nil

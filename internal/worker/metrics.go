@@ -35,6 +35,7 @@ type Metrics struct {
 	CountedHere      prometheus.Counter
 	CacheEvictions   prometheus.Counter
 	Skipped          prometheus.Counter
+	StatusWrites     *prometheus.CounterVec
 }
 
 // NewMetrics registers a worker's metrics in reg. Several workers in one
@@ -94,7 +95,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Help: "Likes counted by the worker that re-keyed them (it owns their partition), without a trip through the partitioned topic."})
 	m.Skipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "counter_worker_skipped_records_total",
 		Help: "Input records neither counted nor dead-lettered: the broker refused even their dead letter for good."})
-	reg.MustRegister(m.Skipped, m.CountedHere, m.Checkpoints, m.RekeyRecords, m.CachedKeys, m.CacheEvictions, m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
+	m.StatusWrites = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "counter_worker_status_writes_total",
+		Help: "Writes of the worker's status to the status topic (ready, partitions restoring), by result (ok, failed)."}, []string{"result"})
+	reg.MustRegister(m.StatusWrites, m.Skipped, m.CountedHere, m.Checkpoints, m.RekeyRecords, m.CachedKeys, m.CacheEvictions, m.StateKeys, m.Rebalances, m.Standbys, m.StandbyRecords, m.RestoreRemaining, m.Duplicates, m.Counted, m.Rekeyed, m.DeadLettered, m.Late, m.Transactions, m.CommitSeconds,
 		m.WindowsClosed, m.Finals, m.Updates, m.Lag, m.Restored, m.Marks, m.DemoLikes, m.Partitions)
 	for _, r := range videoid.Reasons {
 		m.DeadLettered.WithLabelValues(string(r))
@@ -108,5 +111,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.Transactions.WithLabelValues("aborted")
 	m.Rebalances.WithLabelValues("assigned")
 	m.Rebalances.WithLabelValues("revoked")
+	m.StatusWrites.WithLabelValues("ok")
+	m.StatusWrites.WithLabelValues("failed")
 	return m
 }

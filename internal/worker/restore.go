@@ -63,6 +63,8 @@ func (w *Worker) restore(ctx context.Context, parts []int32) (map[int32]*owned, 
 	for _, p := range parts {
 		w.standbys.own(p)
 	}
+	w.restoring.begin(parts)
+	defer w.restoring.done(parts...)
 	ends, err := w.adm.ListCommittedOffsets(ctx, topics.Changelog)
 	if err != nil {
 		return nil, err
@@ -95,6 +97,7 @@ func (w *Worker) restore(ctx context.Context, parts []int32) (map[int32]*owned, 
 			if tasks[p], err = w.loadTask(p, 0, time.Since(start)); err != nil {
 				return nil, err
 			}
+			w.restoring.done(p)
 			continue
 		}
 		empty, err := w.store.Empty(p)
@@ -122,6 +125,13 @@ func (w *Worker) restore(ctx context.Context, parts []int32) (map[int32]*owned, 
 		}
 	}
 	return tasks, nil
+}
+
+// report publishes how far the replay of rp has got: the remaining
+// records' gauge and the worker's status.
+func (rp *replayPart) report(r *restoring) {
+	rp.remaining.Set(float64(rp.to - rp.next))
+	r.progress(rp.p, rp.next-rp.from, rp.to-rp.from)
 }
 
 // replayRecords applies the fetched records of one partition.

@@ -100,7 +100,7 @@ func (r *restorer) open() error {
 		offsets[p] = kgo.NewOffset().At(rp.from)
 		r.w.log.Info("restoring partition state from the changelog", "partition", p, "from", rp.from, "to", rp.to,
 			"records", rp.to-rp.from, "bulk", rp.bulk, "empty", rp.empty)
-		rp.remaining.Set(float64(rp.to - rp.from))
+		rp.report(r.w.restoring)
 		if rp.bulk && r.loader == nil {
 			var err error
 			if r.loader, err = r.w.store.NewLoader(); err != nil {
@@ -158,7 +158,7 @@ func (r *restorer) apply(fetches kgo.Fetches) ([]int32, error) {
 		if err = r.w.replayRecords(rp, r.loader, fp.Records); err != nil {
 			return
 		}
-		rp.remaining.Set(float64(rp.to - rp.next))
+		rp.report(r.w.restoring)
 		if rp.next >= rp.to {
 			done = append(done, rp.p)
 		}
@@ -192,7 +192,7 @@ func (r *restorer) invisibleEnds(ctx context.Context) []int32 {
 			r.w.log.Info("the rest of the changelog is invisible to read_committed readers (aborted or compacted)",
 				"partition", p, "from", rp.next, "to", rp.to)
 			rp.next = rp.to
-			rp.remaining.Set(0)
+			rp.report(r.w.restoring)
 			done = append(done, p)
 		}
 	}
@@ -252,6 +252,7 @@ func (r *restorer) collect(f finished) error {
 		return fmt.Errorf("restoring partition %d: %w", f.p, f.err)
 	}
 	r.tasks[f.p] = f.tk
+	r.w.restoring.done(f.p)
 	return nil
 }
 

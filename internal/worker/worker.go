@@ -49,6 +49,10 @@ type Worker struct {
 
 	standbys *standbys
 
+	// status publishes ready and the partitions restoring (status.go).
+	status    *statusWriter
+	restoring *restoring
+
 	// Committed state, touched only by the Run goroutine.
 	sources    map[int32]*source
 	tasks      map[int32]*owned
@@ -130,6 +134,10 @@ func New(ctx context.Context, cfg Config) (w *Worker, err error) {
 		return nil, err
 	}
 	w.adm, w.kcl = kadm.NewClient(admCl), admCl
+	// The admin client is not transactional: status records go through it,
+	// outside the worker's transactions.
+	w.restoring = newRestoring(func() { w.status.changed() })
+	w.status = newStatusWriter(admCl, cfg.ID, w.Ready, w.restoring.snapshot, w.m, w.log)
 	names := append([]string{topics.Ingestion, topics.Partitioned, topics.Changelog, topics.DeadLetter}, w.outputs...)
 	if w.layout, err = topics.Describe(ctx, w.adm, names...); err != nil {
 		w.adm.Close()
@@ -213,6 +221,13 @@ func (w *Worker) push(assigned bool, parts map[string][]int32) {
 // state of every partition it owns. Safe for concurrent use.
 func (w *Worker) Ready() bool { return w.ready.Load() }
 
+// setReady sets Ready, and has a change of it written to the status topic.
+func (w *Worker) setReady(ready bool) {
+	if w.ready.Swap(ready) != ready {
+		w.status.changed()
+	}
+}
+
 // Run processes until ctx is cancelled, then commits the open transaction,
 // leaves the group and closes the store. An error means the worker cannot go
 // on (its state is safe: restart it).
@@ -220,9 +235,14 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	sbCtx, stopStandbys := context.WithCancel(ctx)
 	sbDone := make(chan struct{})
 	go func() { defer close(sbDone); w.standbys.run(sbCtx) }()
+	statusCtx, stopStatus := context.WithCancel(ctx)
+	statusDone := make(chan struct{})
+	go func() { defer close(statusDone); w.status.run(statusCtx) }()
 	defer func() {
 		stopStandbys()
+		stopStatus()
 		<-sbDone
+		<-statusDone
 		w.sess.Close()
 		w.adm.Close()
 		// Committed counts not yet in the store: write them, or the next
@@ -344,7 +364,7 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 	for _, ev := range events {
 		var restored map[int32]*owned
 		if ev.assigned && len(ev.parts[topics.Partitioned]) > 0 {
-			w.ready.Store(false)
+			w.setReady(false)
 			if restored, err = w.restore(ctx, ev.parts[topics.Partitioned]); err != nil {
 				return revoked, fmt.Errorf("restoring partitions %v: %w", ev.parts[topics.Partitioned], err)
 			}
@@ -385,7 +405,7 @@ func (w *Worker) applyEvents(ctx context.Context) (revoked bool, err error) {
 		}
 	}
 	if len(events) > 0 {
-		w.ready.Store(true)
+		w.setReady(true)
 		w.m.Partitions.WithLabelValues(topics.Ingestion).Set(float64(len(w.sources)))
 		w.m.Partitions.WithLabelValues(topics.Partitioned).Set(float64(len(w.tasks)))
 		w.m.StateKeys.Set(float64(w.stateKeys))

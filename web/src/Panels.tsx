@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
 import { ApiError, request } from "./api";
-import type { AuditReport, ClusterView, TopAnswer, WindowCfg } from "./types";
+import type { AuditReport, ClusterView, ClusterWorker, TopAnswer, WindowCfg } from "./types";
 import { clock, range } from "./windows";
+import { statusBadge } from "./workerstatus";
 
 /** usePoll calls load now and every period ms while mounted (never two at once). */
 function usePoll(load: () => Promise<void>, period: number) {
@@ -77,7 +78,7 @@ export function TopPanel({ stage, windows }: { stage: string; windows: WindowCfg
   );
 }
 
-/** ClusterPanel shows the workers of the group, refreshed every 1.5 s. */
+/** ClusterPanel shows the workers of the group and whether each is restoring, refreshed every 1.5 s. */
 export function ClusterPanel({ stage }: { stage: string }) {
   const [view, setView] = useState<ClusterView | null>(null);
   const [error, setError] = useState("");
@@ -130,6 +131,7 @@ export function ClusterPanel({ stage }: { stage: string }) {
                         <th scope="row">
                           {w.id}
                           <span className="muted small block">{w.host}</span>
+                          <WorkerStatus worker={w} />
                         </th>
                         <td>
                           {Object.entries(w.partitions)
@@ -152,6 +154,17 @@ export function ClusterPanel({ stage }: { stage: string }) {
         </>
       )}
     </section>
+  );
+}
+
+/** WorkerStatus is a worker's badge: restoring (with each partition's progress), ready, starting or unknown. */
+export function WorkerStatus({ worker }: { worker: ClusterWorker }) {
+  const b = statusBadge(worker);
+  return (
+    <span className={`status status-${b.tone}`} title={b.title} data-testid="worker-status" data-status={b.tone}>
+      {b.text}
+      <span className="sr-only"> — {b.title}</span>
+    </span>
   );
 }
 

@@ -1,12 +1,16 @@
 // @vitest-environment jsdom
 import { cleanup, fireEvent, render, screen, within } from "@testing-library/react";
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import { GeneratorPanel } from "./Generator";
+import { ClusterPanel } from "./Panels";
 import { CountStore } from "./store";
-import type { GeneratorRun, ServerConfig, WindowCfg } from "./types";
+import type { ClusterView, GeneratorRun, ServerConfig, WindowCfg } from "./types";
 import { VideoCard } from "./VideoCard";
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  vi.unstubAllGlobals();
+});
 
 const sizes: WindowCfg[] = [
   { label: "2s", size_ms: 2000, consume_event: "consume_windows_2s", live_event: "live_windows_2s" },
@@ -122,5 +126,31 @@ describe("GeneratorPanel", () => {
     expect((screen.getByTestId("gen-cancel") as HTMLButtonElement).disabled).toBe(false);
     expect(screen.getByText(/Step 3 of 10/)).toBeTruthy();
     expect(screen.getByTestId("gen-sent").textContent).toBe("4");
+  });
+});
+
+describe("ClusterPanel", () => {
+  test("shows per worker whether it is restoring, and how far", async () => {
+    const at = new Date().toISOString();
+    const view: ClusterView = {
+      group: "counter-workers",
+      state: "Stable",
+      total_lag: 0,
+      workers: [
+        { id: "w0", host: "10.0.0.1", partitions: { video_clicks_partitioned: [3] }, standbys: [], lag: {}, status: "restoring", restoring: true, restore: [{ partition: 3, restored: 420, total: 1000 }], status_at: at },
+        { id: "w1", host: "10.0.0.2", partitions: { video_clicks_partitioned: [0] }, standbys: [3], lag: {}, status: "ready", restoring: false, restore: [], status_at: at },
+        { id: "w2", host: "10.0.0.3", partitions: {}, standbys: [], lag: {}, status: "unknown", restoring: false, restore: [] },
+      ],
+    };
+    vi.stubGlobal("fetch", vi.fn(async () => new Response(JSON.stringify(view), { status: 200, headers: { "Content-Type": "application/json" } })));
+    render(<ClusterPanel stage="dev" />);
+    const rows = await screen.findAllByTestId("worker");
+    const badge = (i: number) => within(rows[i]).getByTestId("worker-status");
+    expect(badge(0).textContent).toContain("restoring p3 42%");
+    expect(badge(0).getAttribute("data-status")).toBe("restoring");
+    expect(badge(0).title).toContain("partition 3: 420 of 1000 changelog records");
+    expect(badge(1).textContent).toContain("ready");
+    expect(badge(2).textContent).toContain("status unknown");
+    expect(badge(2).getAttribute("data-status")).toBe("unknown");
   });
 });

@@ -39,6 +39,18 @@ export interface GeneratorRun {
   videos: Record<string, number[]>;
 }
 
+/** The restore of one partition, in a worker of GET /{stage}/cluster. */
+export interface RestoreProgress {
+  partition: number;
+  /** changelog records replayed so far */
+  restored: number;
+  /** changelog records to replay; 0 when there are none (the state is loading from the local store) */
+  total: number;
+}
+
+/** A worker's status: see WorkerStatus in Panels.tsx. */
+export type WorkerStatusName = "ready" | "restoring" | "starting" | "unknown";
+
 /** A worker of GET /{stage}/cluster. */
 export interface ClusterWorker {
   id: string;
@@ -47,6 +59,11 @@ export interface ClusterWorker {
   partitions: Record<string, number[]>;
   standbys: number[];
   lag: Record<string, number>;
+  /** absent from servers older than the status topic */
+  status?: WorkerStatusName;
+  restoring?: boolean;
+  restore?: RestoreProgress[];
+  status_at?: string;
 }
 
 /** GET /{stage}/cluster. */

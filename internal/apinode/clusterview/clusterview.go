@@ -1,5 +1,6 @@
 // Package clusterview answers GET /{stage}/cluster: the workers of the group,
-// the partitions each owns, the standby copies each keeps, and their lag.
+// the partitions each owns, the standby copies each keeps, their lag, and
+// whether each is restoring (from the status topic, see Statuses).
 package clusterview
 
 import (
@@ -14,6 +15,7 @@ import (
 
 	"github.com/counter-dev/counter/internal/pipeline/standby"
 	"github.com/counter-dev/counter/internal/pipeline/topics"
+	"github.com/counter-dev/counter/internal/pipeline/workerstatus"
 )
 
 // View is the JSON answer.
@@ -32,11 +34,57 @@ type Worker struct {
 	Partitions map[string][]int32 `json:"partitions"` // topic -> partitions owned
 	Standbys   []int32            `json:"standbys"`   // partitions of video_clicks_partitioned kept warm
 	Lag        map[string]int64   `json:"lag"`        // topic -> records behind
+	// Status is what the worker's latest status record (topic
+	// counter_worker_status) says: StatusReady (it has restored every
+	// partition it owns), StatusRestoring (it is restoring the partitions
+	// of Restore), StatusStarting (not ready, restoring nothing yet: it is
+	// joining the group or about to restore), or StatusUnknown (no status
+	// read, or one older than workerstatus.MaxAge: the worker does not
+	// write it, or its clock is far off). Unknown is not restoring.
+	Status string `json:"status"`
+	// Restoring is Status == StatusRestoring.
+	Restoring bool `json:"restoring"`
+	// Restore lists the partitions of video_clicks_partitioned being
+	// restored, in partition order: changelog records replayed so far
+	// (restored) of those to replay (total; 0 when there is none, the
+	// state is being loaded from the local store). Empty unless restoring.
+	Restore []workerstatus.Restore `json:"restore"`
+	// StatusAt is when the worker wrote its status (by its clock); absent
+	// when unknown.
+	StatusAt *time.Time `json:"status_at,omitempty"`
+}
+
+// The values of Worker.Status.
+const (
+	StatusReady     = "ready"
+	StatusRestoring = "restoring"
+	StatusStarting  = "starting"
+	StatusUnknown   = "unknown"
+)
+
+// joinStatus fills the status fields of wk from st (ok: one was read),
+// as of now.
+func (wk *Worker) joinStatus(st workerstatus.Status, ok bool, now time.Time) {
+	wk.Status, wk.Restoring, wk.Restore, wk.StatusAt = StatusUnknown, false, []workerstatus.Restore{}, nil
+	if !ok || !st.Fresh(now) {
+		return
+	}
+	at := st.At
+	wk.StatusAt = &at
+	switch {
+	case len(st.Restoring) > 0:
+		wk.Status, wk.Restoring, wk.Restore = StatusRestoring, true, st.Restoring
+	case st.Ready:
+		wk.Status = StatusReady
+	default:
+		wk.Status = StatusStarting
+	}
 }
 
 // Handler serves the view of group; replicas must match the workers'
-// --standby-replicas. Requests whose {stage} is not stage get 404.
-func Handler(adm *kadm.Client, group, stage string, replicas int) http.Handler {
+// --standby-replicas, statuses gives the workers' statuses (nil: all
+// unknown). Requests whose {stage} is not stage get 404.
+func Handler(adm *kadm.Client, group, stage string, replicas int, statuses StatusSource) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("stage") != stage {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown stage " + r.PathValue("stage")})
@@ -44,7 +92,7 @@ func Handler(adm *kadm.Client, group, stage string, replicas int) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		v, err := Describe(ctx, adm, group, replicas)
+		v, err := Describe(ctx, adm, group, replicas, statuses)
 		if err != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "cannot describe the cluster: " + err.Error()})
 			return
@@ -53,8 +101,9 @@ func Handler(adm *kadm.Client, group, stage string, replicas int) http.Handler {
 	})
 }
 
-// Describe builds the view of group.
-func Describe(ctx context.Context, adm *kadm.Client, group string, replicas int) (View, error) {
+// Describe builds the view of group, each worker joined with its latest
+// status from statuses (nil: all unknown).
+func Describe(ctx context.Context, adm *kadm.Client, group string, replicas int, statuses StatusSource) (View, error) {
 	lags, err := adm.Lag(ctx, group)
 	if err != nil {
 		return View{}, err
@@ -66,6 +115,7 @@ func Describe(ctx context.Context, adm *kadm.Client, group string, replicas int)
 	if err := g.Error(); err != nil {
 		return View{}, err
 	}
+	now := time.Now()
 	v := View{Group: group, State: g.State, Workers: []Worker{}}
 	byClient := map[string]*Worker{}
 	var workers []*Worker
@@ -81,6 +131,12 @@ func Describe(ctx context.Context, adm *kadm.Client, group string, replicas int)
 		if m.InstanceID != nil {
 			wk.InstanceID = *m.InstanceID
 		}
+		var st workerstatus.Status
+		found := false
+		if statuses != nil {
+			st, found = statuses.Status(wk.ID)
+		}
+		wk.joinStatus(st, found, now)
 		mem := standby.Member{ID: m.ClientID}
 		if ca, ok := m.Assigned.AsConsumer(); ok {
 			for _, t := range ca.Topics {

@@ -43,7 +43,8 @@ func TestClusterView(t *testing.T) {
 	}
 	defer cl.Close()
 	mux := http.NewServeMux()
-	mux.Handle("GET /{stage}/cluster", Handler(kadm.NewClient(cl), worker.DefaultGroup, "dev", 1))
+	statuses := startStatuses(t, brokers, nil)
+	mux.Handle("GET /{stage}/cluster", Handler(kadm.NewClient(cl), worker.DefaultGroup, "dev", 1, statuses))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -56,8 +57,11 @@ func TestClusterView(t *testing.T) {
 		var v View
 		json.NewDecoder(resp.Body).Decode(&v)
 		resp.Body.Close()
-		owned, standbys := 0, 0
+		owned, standbys, ready := 0, 0, 0
 		for _, w := range v.Workers {
+			if w.Status == StatusReady && !w.Restoring && len(w.Restore) == 0 && w.StatusAt != nil {
+				ready++
+			}
 			owned += len(w.Partitions[topics.Partitioned])
 			standbys += len(w.Standbys)
 			for _, sb := range w.Standbys {
@@ -68,12 +72,12 @@ func TestClusterView(t *testing.T) {
 				}
 			}
 		}
-		if resp.StatusCode == 200 && v.State == "Stable" && len(v.Workers) == 2 && owned == 4 && standbys == 4 &&
+		if resp.StatusCode == 200 && v.State == "Stable" && len(v.Workers) == 2 && owned == 4 && standbys == 4 && ready == 2 &&
 			v.Workers[0].ID == "w0" && v.Workers[1].ID == "w1" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("cluster view never showed 2 workers owning 4 partitions with 4 standbys: %d %+v", resp.StatusCode, v)
+			t.Fatalf("cluster view never showed 2 ready workers owning 4 partitions with 4 standbys: %d %+v", resp.StatusCode, v)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

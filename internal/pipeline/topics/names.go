@@ -10,6 +10,11 @@ const (
 	// rest is the worker ID. Standby plans and the cluster view identify
 	// workers by it.
 	WorkerClientIDPrefix = "counter-worker-"
+	// WorkerStatus is the workers' status topic (compacted, one
+	// partition): each worker writes, keyed by its id, whether it is
+	// ready and which partitions it is restoring (package workerstatus);
+	// the API's cluster view reads it.
+	WorkerStatus = "counter_worker_status"
 )
 
 // WorkerTransactionalID returns the transactional id of worker id in group,

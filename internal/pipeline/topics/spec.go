@@ -101,15 +101,24 @@ type Want struct {
 	// it, with its count.
 	Follows string
 	Cleanup Cleanup
+	// Configs are topic configs set when the topic is created (not
+	// checked on a topic that exists).
+	Configs map[string]string
 }
 
+// statusSegmentMs rolls the status topic's segments hourly, so that
+// compaction (which leaves the active segment alone) keeps it at about an
+// hour of status records plus the latest one of each worker.
+const statusSegmentMs = "3600000"
+
 // Pipeline lists the topics of the workers for window sizes sizes:
-// ingestion, partitioned, dead letter, one output per size, and the
-// changelog.
+// ingestion, partitioned, dead letter, one output per size, the changelog
+// and the workers' status.
 func Pipeline(sizes []window.Size) []Want {
 	wants := []Want{{Name: Ingestion}, {Name: Partitioned}, {Name: DeadLetter}}
 	for _, s := range sizes {
 		wants = append(wants, Want{Name: Output(s)})
 	}
-	return append(wants, Want{Name: Changelog, Follows: Partitioned, Cleanup: Compact})
+	return append(wants, Want{Name: Changelog, Follows: Partitioned, Cleanup: Compact},
+		Want{Name: WorkerStatus, Partitions: 1, Exact: true, Cleanup: Compact, Configs: map[string]string{"segment.ms": statusSegmentMs}})
 }

@@ -109,6 +109,9 @@ func Provision(ctx context.Context, adm *kadm.Client, wants []Want, spec Spec) (
 // create creates topic w with partitions unless it exists.
 func create(ctx context.Context, adm *kadm.Client, w Want, partitions int32, spec Spec) error {
 	configs := map[string]*string{}
+	for k, v := range w.Configs {
+		configs[k] = kadm.StringPtr(v)
+	}
 	if w.Cleanup == Compact {
 		configs["cleanup.policy"] = kadm.StringPtr("compact")
 	}

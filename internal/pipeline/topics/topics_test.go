@@ -27,6 +27,15 @@ func sizes(t *testing.T) []window.Size {
 	return s
 }
 
+func configOf(rc kadm.ResourceConfig, key string) string {
+	for _, c := range rc.Configs {
+		if c.Key == key && c.Value != nil {
+			return *c.Value
+		}
+	}
+	return ""
+}
+
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -60,16 +69,24 @@ func TestProvisionFollowsTheClusterSize(t *testing.T) {
 		if err := report.Err(); err != nil || len(report.Warnings()) > 0 {
 			t.Errorf("%d brokers: problems in fresh topics: %v %v", tc.brokers, err, report.Warnings())
 		}
-		if len(report) != 6 {
-			t.Fatalf("%d topics, want 6", len(report))
+		if len(report) != 7 {
+			t.Fatalf("%d topics, want 7", len(report))
 		}
 		for _, s := range report {
 			if s.Replication != tc.rf || s.MinInsync != tc.minISR {
 				t.Errorf("%d brokers: %s has replication %d and min.insync.replicas %q, want %d and %q", tc.brokers, s.Name, s.Replication, s.MinInsync, tc.rf, tc.minISR)
 			}
-			if want := map[bool]string{true: "compact", false: "delete"}[s.Name == topics.Changelog]; s.CleanupPolicy != want {
+			if want := map[bool]string{true: "compact", false: "delete"}[s.Name == topics.Changelog || s.Name == topics.WorkerStatus]; s.CleanupPolicy != want {
 				t.Errorf("%s: cleanup.policy %q, want %q", s.Name, s.CleanupPolicy, want)
 			}
+		}
+		if p := report.Layout()[topics.WorkerStatus]; p != 1 {
+			t.Errorf("the status topic has %d partitions, want 1", p)
+		}
+		if rcs, err := adm.DescribeTopicConfigs(ctx(t), topics.WorkerStatus); err != nil || len(rcs) != 1 {
+			t.Errorf("status topic configs: %v", err)
+		} else if v := configOf(rcs[0], "segment.ms"); v != "3600000" {
+			t.Errorf("status topic segment.ms %q, want 3600000 (an hour)", v)
 		}
 		if p := report.Layout()[topics.Changelog]; p != tc.changelogParts {
 			t.Errorf("changelog has %d partitions, want %d", p, tc.changelogParts)
