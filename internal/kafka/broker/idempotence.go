@@ -129,24 +129,37 @@ func dedupRetries(c *kfake.Cluster, d *retryDedup) {
 }
 
 // answer builds the response to req if it holds retries of batches in the
-// log; it returns those it holds ("topic/partition@offset").
+// log; it returns those it holds ("topic/partition@offset"), none for the
+// requests of producers that are not retrying (the response is then nil).
 func (pb *producerBatches) answer(req *kmsg.ProduceRequest) (*kmsg.ProduceResponse, []string) {
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	type found struct{ topic, partition int }
+	offsets := map[found]int64{}
 	var retries []string
-	for _, rt := range req.Topics {
+	for i, rt := range req.Topics {
 		topic := rt.Topic
 		if topic == "" {
 			topic = pb.names[rt.TopicID]
 		}
+		for j, rp := range rt.Partitions {
+			if off, ok := pb.retried(topic, rp.Partition, rp.Records); ok {
+				offsets[found{i, j}] = off
+				retries = append(retries, fmt.Sprintf("%s/%d@%d", topic, rp.Partition, off))
+			}
+		}
+	}
+	if len(retries) == 0 {
+		return nil, nil
+	}
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for i, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		for _, rp := range rt.Partitions {
+		for j, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LogAppendTime, sp.LogStartOffset = -1, -1
-			if off, ok := pb.retried(topic, rp.Partition, rp.Records); ok {
+			if off, ok := offsets[found{i, j}]; ok {
 				sp.BaseOffset = off
-				retries = append(retries, fmt.Sprintf("%s/%d@%d", topic, rp.Partition, off))
 			} else {
 				sp.ErrorCode = kerr.NotEnoughReplicas.Code
 				msg := "sent with a retry of a batch written before the broker's restart: send it again"
