@@ -39,15 +39,20 @@ const (
 	scanResponseBytes  = 16 << 20
 )
 
-// partRead is one partition still to read by scanLogs.
-type partRead struct {
+// partKey names a partition.
+type partKey struct {
 	topic     string
-	id        [16]byte
 	partition int32
-	next, end int64
 }
 
-func (pr *partRead) key() string { return fmt.Sprintf("%s/%d", pr.topic, pr.partition) }
+func (k partKey) String() string { return fmt.Sprintf("%s/%d", k.topic, k.partition) }
+
+// partRead is one partition still to read by scanLogs.
+type partRead struct {
+	partKey
+	id        [16]byte
+	next, end int64
+}
 
 // scanLogs reads every partition of every topic from its log start to its
 // high watermark — read_uncommitted, with raw Fetch requests to each
@@ -108,7 +113,7 @@ func partitionsToScan(ctx context.Context, adm *kadm.Client) (map[int32][]*partR
 			if !sok || !eok || start.Err != nil || start.Offset >= end.Offset {
 				continue
 			}
-			byLeader[pd.Leader] = append(byLeader[pd.Leader], &partRead{td.Topic, td.ID, pd.Partition, start.Offset, end.Offset})
+			byLeader[pd.Leader] = append(byLeader[pd.Leader], &partRead{partKey{td.Topic, pd.Partition}, td.ID, start.Offset, end.Offset})
 		}
 	}
 	return byLeader, names, nil
@@ -121,7 +126,7 @@ func fetchBatches(ctx context.Context, leader *kgo.Broker, parts []*partRead, na
 	req.ReplicaID = -1
 	req.MaxBytes = scanResponseBytes
 	req.SessionEpoch = -1 // no session: every partition named in every request
-	byKey := map[string]*partRead{}
+	byKey := map[partKey]*partRead{}
 	for _, pr := range parts {
 		rt := kmsg.NewFetchRequestTopic()
 		rt.Topic, rt.TopicID = pr.topic, pr.id
@@ -131,7 +136,7 @@ func fetchBatches(ctx context.Context, leader *kgo.Broker, parts []*partRead, na
 		rp.LogStartOffset, rp.CurrentLeaderEpoch = -1, -1
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		byKey[pr.key()] = pr
+		byKey[pr.partKey] = pr
 	}
 	resp, err := req.RequestWith(ctx, leader)
 	if err == nil {
@@ -146,7 +151,7 @@ func fetchBatches(ctx context.Context, leader *kgo.Broker, parts []*partRead, na
 			topic = names[rt.TopicID]
 		}
 		for _, rp := range rt.Partitions {
-			pr := byKey[fmt.Sprintf("%s/%d", topic, rp.Partition)]
+			pr := byKey[partKey{topic, rp.Partition}]
 			if pr == nil {
 				continue
 			}
@@ -155,10 +160,10 @@ func fetchBatches(ctx context.Context, leader *kgo.Broker, parts []*partRead, na
 				err = kerr.ErrorForCode(rp.ErrorCode)
 			}
 			if err != nil {
-				return fmt.Errorf("reading %s at offset %d: %w", pr.key(), pr.next, err)
+				return fmt.Errorf("reading %s at offset %d: %w", pr.partKey, pr.next, err)
 			}
 			if next <= pr.next {
-				return fmt.Errorf("reading %s: no batch at offset %d, before its end %d", pr.key(), pr.next, pr.end)
+				return fmt.Errorf("reading %s: no batch at offset %d, before its end %d", pr.partKey, pr.next, pr.end)
 			}
 			pr.next = next
 		}

@@ -89,10 +89,6 @@ func endOpenTransactions(ctx context.Context, dial func(context.Context, string,
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	type partKey struct {
-		topic     string
-		partition int32
-	}
 	trackers := map[partKey]*txnTracker{}
 	committed := map[producerEpoch]bool{} // COMMIT markers seen, in any partition
 	seqs := newProducerBatches()
